@@ -101,10 +101,10 @@ export class MoqError extends Error {
   // The brand makes `instanceof MoqError` true for errors from another copy of this package;
   // subclasses keep ordinary prototype checks (compare `code` across copies).
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass being tested against.
     if (this !== MoqError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
-
 }
 
 Object.defineProperty(MoqError.prototype, BRAND, { value: true });
@@ -122,7 +122,10 @@ export class LaggedError extends MoqError {
 
 /** The peer sent bytes that break the protocol: a bad length, an unknown type, trailing bytes. */
 export class ProtocolViolationError extends MoqError {
-  constructor(message: string, code: "MOQ_PROTOCOL_VIOLATION" | "MOQ_DECODE" | "MOQ_BOUNDS_EXCEEDED" = "MOQ_PROTOCOL_VIOLATION") {
+  constructor(
+    message: string,
+    code: "MOQ_PROTOCOL_VIOLATION" | "MOQ_DECODE" | "MOQ_BOUNDS_EXCEEDED" = "MOQ_PROTOCOL_VIOLATION",
+  ) {
     super(code, message);
     this.name = "ProtocolViolationError";
   }

@@ -19,9 +19,9 @@
  * ```
  */
 export * from "./error.ts";
-export * from "./path.ts";
+export * from "./model/broadcast.ts";
 export * from "./model/frame.ts";
 export * from "./model/group.ts";
-export * from "./model/track.ts";
-export * from "./model/broadcast.ts";
 export * from "./model/origin.ts";
+export * from "./model/track.ts";
+export * from "./path.ts";

@@ -1,6 +1,12 @@
 import { MoqError, NotFoundError } from "../error.ts";
 import { ChangeNotifier } from "./notifier.ts";
-import { controlTrack, DEFAULT_TRACK_LIMITS, TrackConsumer, type TrackLimits, TrackProducer } from "./track.ts";
+import {
+  controlTrack,
+  DEFAULT_TRACK_LIMITS,
+  type TrackConsumer,
+  type TrackLimits,
+  TrackProducer,
+} from "./track.ts";
 
 /** A track some consumer asked for that the broadcast did not have; the request handler fills it. */
 export interface TrackRequest {
@@ -110,7 +116,8 @@ export class BroadcastProducer {
     const state = this.#state;
     if (state.done) throw new MoqError("MOQ_CLOSED", "broadcast has ended");
     const existing = state.tracks.get(name);
-    if (existing && !existing.producer.done) throw new MoqError("MOQ_DUPLICATE", `track ${name} already exists`);
+    if (existing && !existing.producer.done)
+      throw new MoqError("MOQ_DUPLICATE", `track ${name} already exists`);
     const producer = new TrackProducer(name, limits ?? state.trackLimits);
     state.register(producer, false);
     return producer;
@@ -205,10 +212,15 @@ export class BroadcastConsumer {
    */
   subscribeTrack(name: string, options: SubscribeOptions = {}): TrackConsumer {
     const state = this.#state;
-    if (state.done) return failedTrack(name, state.error ?? new MoqError("MOQ_CLOSED", "broadcast has ended"));
+    if (state.done)
+      return failedTrack(name, state.error ?? new MoqError("MOQ_CLOSED", "broadcast has ended"));
     const existing = state.tracks.get(name);
     // An on-demand track with no consumers left is being torn down; ask again instead of joining it.
-    if (existing && !existing.producer.done && !(existing.onDemand && existing.producer.consumerCount === 0)) {
+    if (
+      existing &&
+      !existing.producer.done &&
+      !(existing.onDemand && existing.producer.consumerCount === 0)
+    ) {
       return existing.producer.consume();
     }
     if (!state.onDemand) return failedTrack(name, new NotFoundError(`track ${name} not found`));

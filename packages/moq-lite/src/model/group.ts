@@ -1,5 +1,5 @@
 import { LaggedError, MoqError } from "../error.ts";
-import { FrameConsumer, type FrameMeta, FrameProducer } from "./frame.ts";
+import { type FrameConsumer, type FrameMeta, FrameProducer } from "./frame.ts";
 import { ChangeNotifier } from "./notifier.ts";
 
 /** Bounds on what one group retains for its readers. */
@@ -37,7 +37,10 @@ class GroupState {
     this.frames.push(frame);
     this.bytes += frame.size;
     let delta = frame.size;
-    while (this.frames.length > 1 && (this.frames.length > this.limits.maxFrames || this.bytes > this.limits.maxBytes)) {
+    while (
+      this.frames.length > 1 &&
+      (this.frames.length > this.limits.maxFrames || this.bytes > this.limits.maxBytes)
+    ) {
       const evicted = this.frames.shift()!;
       this.first++;
       this.bytes -= evicted.size;

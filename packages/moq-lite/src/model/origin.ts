@@ -1,6 +1,6 @@
 import { MoqError } from "../error.ts";
 import { hasPathPrefix, joinPath, normalizePath, stripPathPrefix } from "../path.ts";
-import { BroadcastConsumer, type BroadcastOptions, BroadcastProducer } from "./broadcast.ts";
+import { type BroadcastConsumer, type BroadcastOptions, BroadcastProducer } from "./broadcast.ts";
 import { ChangeNotifier } from "./notifier.ts";
 
 /** A change in the set of live broadcasts, as seen by an announcement consumer. */
@@ -233,7 +233,10 @@ export class OriginProducer {
    * A view that may only publish under `publish` and read under `read` (paths relative to this
    * view's root). Omitting a list keeps the current permission for it.
    */
-  restrict(permissions: { readonly publish?: readonly string[]; readonly read?: readonly string[] }): OriginProducer {
+  restrict(permissions: {
+    readonly publish?: readonly string[];
+    readonly read?: readonly string[];
+  }): OriginProducer {
     const view = this.#copy();
     const absolute = (list: readonly string[]) => list.map((p) => joinPath(this.#root, normalizePath(p)));
     if (permissions.publish) view.#publishable = narrow(this.#publishable, absolute(permissions.publish));
@@ -254,7 +257,6 @@ export class OriginProducer {
     producerViewOf = (origin) => ({ state: origin.#state, root: origin.#root, readable: origin.#readable });
   }
 }
-
 
 /** The read side of an origin: look up live broadcasts and follow announcements. */
 export class OriginConsumer {
@@ -311,7 +313,10 @@ export class OriginConsumer {
    * Waits until a broadcast is live at `path`. Rejects with a MOQ_TIMEOUT error after
    * `timeoutMs`, or with the signal's reason when aborted.
    */
-  async waitForBroadcast(path: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<BroadcastConsumer> {
+  async waitForBroadcast(
+    path: string,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<BroadcastConsumer> {
     const existing = this.consume(path);
     if (existing) return existing;
     const normalized = normalizePath(path);
@@ -321,7 +326,13 @@ export class OriginConsumer {
       options.timeoutMs === undefined
         ? undefined
         : setTimeout(
-            () => reject(new MoqError("MOQ_TIMEOUT", `broadcast ${normalized} did not appear within ${options.timeoutMs} ms`)),
+            () =>
+              reject(
+                new MoqError(
+                  "MOQ_TIMEOUT",
+                  `broadcast ${normalized} did not appear within ${options.timeoutMs} ms`,
+                ),
+              ),
             options.timeoutMs,
           );
     const onAbort = () => reject(options.signal?.reason ?? new MoqError("MOQ_CANCELLED", "wait aborted"));
@@ -352,7 +363,10 @@ export class OriginConsumer {
   /** A view that may only read under `prefixes` (relative to this view's root). */
   restrict(prefixes: readonly string[]): OriginConsumer {
     const view = new OriginConsumer(this);
-    view.#readable = narrow(this.#readable, prefixes.map((p) => joinPath(this.#root, normalizePath(p))));
+    view.#readable = narrow(
+      this.#readable,
+      prefixes.map((p) => joinPath(this.#root, normalizePath(p))),
+    );
     return view;
   }
 }

@@ -1,6 +1,12 @@
 import { LaggedError, MoqError } from "../error.ts";
 import type { FrameMeta } from "./frame.ts";
-import { DEFAULT_GROUP_LIMITS, GroupConsumer, type GroupLimits, GroupProducer, observeGroup } from "./group.ts";
+import {
+  DEFAULT_GROUP_LIMITS,
+  type GroupConsumer,
+  type GroupLimits,
+  GroupProducer,
+  observeGroup,
+} from "./group.ts";
 import { ChangeNotifier } from "./notifier.ts";
 
 /** Bounds on a track's cache of recent groups. The newest group is always kept. */
@@ -85,7 +91,8 @@ class TrackState {
       this.first++;
       this.bytes -= evicted.view.bytes;
       observeGroup(evicted.producer, undefined);
-      if (this.bySequence.get(evicted.producer.sequence) === evicted) this.bySequence.delete(evicted.producer.sequence);
+      if (this.bySequence.get(evicted.producer.sequence) === evicted)
+        this.bySequence.delete(evicted.producer.sequence);
     }
   }
 
@@ -160,7 +167,8 @@ export class TrackProducer {
   createGroup(sequence: number): GroupProducer | undefined {
     const state = this.#state;
     if (state.done) throw new MoqError("MOQ_CLOSED", `track ${state.name} has ended`);
-    if (!Number.isSafeInteger(sequence) || sequence < 0) throw new RangeError(`group sequence ${sequence} is invalid`);
+    if (!Number.isSafeInteger(sequence) || sequence < 0)
+      throw new RangeError(`group sequence ${sequence} is invalid`);
     if (state.bySequence.has(sequence)) return undefined;
     const group = new GroupProducer(sequence, state.limits.group);
     state.insert(group);
@@ -262,7 +270,8 @@ export class TrackConsumer {
       this.#lastSequence = source.#lastSequence;
     } else {
       this.#state = trackStateOf(source);
-      this.#next = this.#state.latest >= 0 ? this.#state.latest : this.#state.first + this.#state.groups.length;
+      this.#next =
+        this.#state.latest >= 0 ? this.#state.latest : this.#state.first + this.#state.groups.length;
     }
     this.#state.consumers++;
     this.#state.usage.notify();
