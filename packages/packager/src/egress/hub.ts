@@ -1,0 +1,218 @@
+/**
+ * The egress hub: follows every broadcast announced in an Origin (under a prefix) and keeps one
+ * {@link BroadcastEgress} per path for the HLS and DASH plugins to read. One hub can serve both
+ * plugins, so they share segment bytes. An ended broadcast keeps serving its output (ENDLIST,
+ * static MPD) for a linger period and is then forgotten, so memory does not grow with the number
+ * of broadcasts ever seen; a republish within the linger continues the same timeline.
+ */
+import type { BroadcastConsumer, OriginConsumer } from "@lvqr/moq-lite";
+import {
+  BroadcastEgress,
+  DEFAULT_EGRESS_SETTINGS,
+  type EgressListener,
+  type EgressSettings,
+} from "./broadcast.ts";
+import { ChangeSignal } from "./change-signal.ts";
+import { BroadcastFollower } from "./follower.ts";
+
+/** Options of an {@link EgressHub}. */
+export interface EgressHubOptions extends Partial<EgressSettings> {
+  /** The Origin to follow. */
+  readonly origin: OriginConsumer;
+  /** Follow only broadcasts under this path prefix (default: all). */
+  readonly prefix?: string;
+  /** Seconds an ended broadcast keeps serving before it is forgotten. Default 120. */
+  readonly lingerS?: number;
+  /** Broadcasts followed at once; later ones are not served until others go. Default 1024. */
+  readonly maxBroadcasts?: number;
+}
+
+interface Entry {
+  readonly egress: BroadcastEgress;
+  follower: BroadcastFollower | undefined;
+  broadcast: BroadcastConsumer | undefined;
+  linger: NodeJS.Timeout | undefined;
+}
+
+/** How many forgotten paths remember their next segment numbers (so URIs are not reused soon). */
+const REMEMBERED_PATHS = 4096;
+
+/** Follows an Origin's broadcasts and holds their HLS/DASH output. Close it when done. */
+export class EgressHub {
+  /** Timing and retention settings every broadcast uses. */
+  readonly settings: EgressSettings;
+  /** Wakes waiters when a broadcast path appears or goes. */
+  readonly signal: ChangeSignal = new ChangeSignal();
+  readonly #origin: OriginConsumer;
+  readonly #prefix: string;
+  readonly #lingerMs: number;
+  readonly #maxBroadcasts: number;
+  readonly #entries: Map<string, Entry> = new Map();
+  readonly #nextNumbers: Map<string, { video: number; audio: number }> = new Map();
+  readonly #listeners: Set<EgressListener> = new Set();
+  readonly #announced: ReturnType<OriginConsumer["announced"]>;
+  #closed = false;
+
+  /** Starts following `options.origin`. */
+  constructor(options: EgressHubOptions) {
+    this.settings = {
+      targetDurationS: options.targetDurationS ?? DEFAULT_EGRESS_SETTINGS.targetDurationS,
+      partTargetS: options.partTargetS ?? DEFAULT_EGRESS_SETTINGS.partTargetS,
+      dvrWindowS: options.dvrWindowS ?? DEFAULT_EGRESS_SETTINGS.dvrWindowS,
+      maxBytesPerBroadcast: options.maxBytesPerBroadcast ?? DEFAULT_EGRESS_SETTINGS.maxBytesPerBroadcast,
+    };
+    validateSettings(this.settings);
+    this.#origin = options.origin;
+    this.#prefix = options.prefix ?? "";
+    this.#lingerMs = (options.lingerS ?? 120) * 1000;
+    this.#maxBroadcasts = options.maxBroadcasts ?? 1024;
+    this.#announced = this.#origin.announced(this.#prefix);
+    void this.#watch();
+  }
+
+  /** The egress of `path`, if it is followed (live or lingering). */
+  get(path: string): BroadcastEgress | undefined {
+    return this.#entries.get(path)?.egress;
+  }
+
+  /** Paths currently followed (live or lingering), sorted. */
+  paths(): string[] {
+    return [...this.#entries.keys()].sort();
+  }
+
+  /** Waits up to `timeoutMs` for `path` to be followed. */
+  async waitFor(path: string, timeoutMs: number, signal?: AbortSignal): Promise<BroadcastEgress | undefined> {
+    await this.signal.waitUntil(() => this.#entries.has(path) || this.#closed, timeoutMs, signal);
+    return this.get(path);
+  }
+
+  /** Observes parts and segments of every broadcast. Returns a function that removes the listener. */
+  addListener(listener: EgressListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Stops following and drops all state. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#announced.close();
+    for (const entry of this.#entries.values()) {
+      clearTimeout(entry.linger);
+      entry.follower?.close();
+      entry.egress.end();
+    }
+    this.#entries.clear();
+    this.signal.notify();
+  }
+
+  async #watch(): Promise<void> {
+    for (;;) {
+      const announcement = await this.#announced.next();
+      if (announcement === undefined || this.#closed) return;
+      if (announcement.active && announcement.broadcast)
+        this.#attach(announcement.path, announcement.broadcast);
+      else this.#detach(announcement.path, undefined);
+    }
+  }
+
+  #attach(path: string, broadcast: BroadcastConsumer): void {
+    let entry = this.#entries.get(path);
+    if (!entry) {
+      if (this.#entries.size >= this.#maxBroadcasts) return;
+      const numbers = this.#nextNumbers.get(path);
+      this.#nextNumbers.delete(path);
+      entry = {
+        egress: new BroadcastEgress(path, this.settings, this.#listeners, numbers),
+        follower: undefined,
+        broadcast: undefined,
+        linger: undefined,
+      };
+      this.#entries.set(path, entry);
+    }
+    if (entry.broadcast?.sameAs(broadcast)) return;
+    clearTimeout(entry.linger);
+    entry.linger = undefined;
+    entry.follower?.close();
+    entry.broadcast = broadcast;
+    entry.follower = new BroadcastFollower(entry.egress, broadcast);
+    // The announcement of the end can be coalesced away; the broadcast's own end is authoritative.
+    void broadcast.closed.then(() => this.#detach(path, broadcast));
+    this.signal.notify();
+  }
+
+  #detach(path: string, broadcast: BroadcastConsumer | undefined): void {
+    const entry = this.#entries.get(path);
+    if (!entry?.broadcast) return;
+    if (broadcast && !entry.broadcast.sameAs(broadcast)) return;
+    entry.follower?.close();
+    entry.follower = undefined;
+    entry.broadcast = undefined;
+    entry.egress.end();
+    entry.linger = setTimeout(() => this.#forget(path, entry), this.#lingerMs);
+    entry.linger.unref?.();
+    this.signal.notify();
+  }
+
+  #forget(path: string, entry: Entry): void {
+    if (this.#entries.get(path) !== entry || entry.broadcast) return;
+    this.#entries.delete(path);
+    this.#nextNumbers.set(path, { video: entry.egress.video.nextMsn, audio: entry.egress.audio.nextMsn });
+    while (this.#nextNumbers.size > REMEMBERED_PATHS) {
+      const oldest = this.#nextNumbers.keys().next().value;
+      if (oldest === undefined) break;
+      this.#nextNumbers.delete(oldest);
+    }
+    entry.egress.signal.notify();
+    this.signal.notify();
+  }
+}
+
+function validateSettings(settings: EgressSettings): void {
+  const { targetDurationS, partTargetS, dvrWindowS, maxBytesPerBroadcast } = settings;
+  if (!(targetDurationS > 0 && targetDurationS <= 60)) {
+    throw new RangeError(`targetDurationS ${targetDurationS} is invalid (0 < s <= 60)`);
+  }
+  if (!(partTargetS >= 0.05 && partTargetS <= targetDurationS)) {
+    throw new RangeError(`partTargetS ${partTargetS} is invalid (0.05 <= s <= targetDurationS)`);
+  }
+  if (!(dvrWindowS >= 3 * targetDurationS)) {
+    throw new RangeError(`dvrWindowS ${dvrWindowS} is invalid (at least 3 x targetDurationS)`);
+  }
+  if (!(maxBytesPerBroadcast >= 1024 * 1024)) {
+    throw new RangeError(`maxBytesPerBroadcast ${maxBytesPerBroadcast} is invalid (at least 1 MiB)`);
+  }
+}
+
+/** Hub settings as the HLS and DASH plugins accept them (part target in ms). */
+export interface PluginHubOptions {
+  readonly origin?: OriginConsumer;
+  readonly prefix?: string;
+  readonly partTargetMs?: number;
+  readonly targetDurationS?: number;
+  readonly dvrWindowS?: number;
+  readonly maxBytesPerBroadcast?: number;
+  readonly lingerS?: number;
+}
+
+/** The hub a plugin creates for itself when it is given an Origin rather than a shared hub. */
+export function createPluginHub(plugin: string, options: PluginHubOptions): EgressHub {
+  if (!options.origin) throw new TypeError(`${plugin} needs \`origin\` or \`egress\``);
+  return new EgressHub({
+    origin: options.origin,
+    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.partTargetMs === undefined ? {} : { partTargetS: options.partTargetMs / 1000 }),
+    ...(options.targetDurationS === undefined ? {} : { targetDurationS: options.targetDurationS }),
+    ...(options.dvrWindowS === undefined ? {} : { dvrWindowS: options.dvrWindowS }),
+    ...(options.maxBytesPerBroadcast === undefined
+      ? {}
+      : { maxBytesPerBroadcast: options.maxBytesPerBroadcast }),
+    ...(options.lingerS === undefined ? {} : { lingerS: options.lingerS }),
+  });
+}
+
+/** The `?v=` init version of a request, if well-formed. */
+export function initVersionOf(query: unknown): number | undefined {
+  const value = (query as Record<string, unknown> | undefined)?.["v"];
+  return typeof value === "string" && /^(0|[1-9][0-9]{0,8})$/.test(value) ? Number(value) : undefined;
+}
