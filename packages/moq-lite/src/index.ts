@@ -17,7 +17,15 @@
  * const track = origin.consume().consume("live/cam0")!.subscribeTrack("video");
  * const first = await (await track.nextGroup())!.readFrame();
  * ```
+ *
+ * On the network, {@link serveMoq} (or {@link MoqServer} mounted on an HTTP server) relays an
+ * origin to moq-lite clients over WebSocket (QMux `qmux-00` or the legacy `webtransport`
+ * framing), and {@link connectMoq} is a Node client. Both run {@link MoqSession}, which speaks
+ * lite-01/02 (SETUP) and lite-03/04 over any {@link TransportSession}; the message codecs are
+ * exported for tools and tests.
  */
+
+export * from "./client.ts";
 export * from "./error.ts";
 export * from "./model/broadcast.ts";
 export * from "./model/frame.ts";
@@ -25,3 +33,24 @@ export * from "./model/group.ts";
 export * from "./model/origin.ts";
 export * from "./model/track.ts";
 export * from "./path.ts";
+export * from "./qmux/frame.ts";
+export * from "./qmux/session.ts";
+export * from "./qmux/subprotocol.ts";
+export * from "./server.ts";
+export * from "./session/context.ts";
+export * from "./session/logger.ts";
+export type { ServedSubscription } from "./session/publisher.ts";
+export * from "./session/session.ts";
+export type * from "./transport.ts";
+export * from "./wire/announce.ts";
+export * from "./wire/bytes.ts";
+export * from "./wire/fetch.ts";
+export * from "./wire/goaway.ts";
+export * from "./wire/group.ts";
+export * from "./wire/message.ts";
+export * from "./wire/probe.ts";
+export * from "./wire/setup.ts";
+export * from "./wire/stream-reader.ts";
+export * from "./wire/subscribe.ts";
+export * from "./wire/varint.ts";
+export * from "./wire/version.ts";

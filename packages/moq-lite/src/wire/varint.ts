@@ -1,0 +1,130 @@
+/**
+ * QUIC variable-length integers (RFC 9000 §16): the top two bits of the first byte give the
+ * length (1, 2, 4 or 8 bytes), the rest is the big-endian value, up to 2^62-1. Writers always
+ * use the minimal length; readers accept any length. The `number` functions are the fast path
+ * for values up to 2^53-1 (every length, count, id and sequence this package handles); the
+ * `bigint` ones cover the full 62-bit range.
+ */
+
+/** Largest value a varint can hold: 2^62-1. */
+export const MAX_VARINT: bigint = (1n << 62n) - 1n;
+
+/** Largest value the `number` functions accept: 2^53-1. */
+export const MAX_SAFE_VARINT: number = Number.MAX_SAFE_INTEGER;
+
+const TWO_POW_32 = 0x1_0000_0000;
+
+/** Encoded size in bytes of `value` (a non-negative safe integer). */
+export function varintSize(value: number): number {
+  if (value < 0x40) return 1;
+  if (value < 0x4000) return 2;
+  if (value < 0x4000_0000) return 4;
+  return 8;
+}
+
+/** Encoded size in bytes of a 62-bit `value`. */
+export function varintSizeBig(value: bigint): number {
+  if (value < 0x40n) return 1;
+  if (value < 0x4000n) return 2;
+  if (value < 0x4000_0000n) return 4;
+  return 8;
+}
+
+/**
+ * Writes `value` at `offset` with the minimal length and returns the offset after it. The caller
+ * sized the buffer; values outside 0..2^53-1 are a programming error and throw RangeError.
+ */
+export function writeVarint(buf: Uint8Array, offset: number, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`varint value ${value} is invalid`);
+  if (value < 0x40) {
+    buf[offset] = value;
+    return offset + 1;
+  }
+  if (value < 0x4000) {
+    buf[offset] = 0x40 | (value >>> 8);
+    buf[offset + 1] = value & 0xff;
+    return offset + 2;
+  }
+  if (value < 0x4000_0000) {
+    buf[offset] = 0x80 | (value >>> 24);
+    buf[offset + 1] = (value >>> 16) & 0xff;
+    buf[offset + 2] = (value >>> 8) & 0xff;
+    buf[offset + 3] = value & 0xff;
+    return offset + 4;
+  }
+  const hi = Math.floor(value / TWO_POW_32);
+  const lo = value >>> 0;
+  buf[offset] = 0xc0 | (hi >>> 24);
+  buf[offset + 1] = (hi >>> 16) & 0xff;
+  buf[offset + 2] = (hi >>> 8) & 0xff;
+  buf[offset + 3] = hi & 0xff;
+  buf[offset + 4] = lo >>> 24;
+  buf[offset + 5] = (lo >>> 16) & 0xff;
+  buf[offset + 6] = (lo >>> 8) & 0xff;
+  buf[offset + 7] = lo & 0xff;
+  return offset + 8;
+}
+
+/** Writes a 62-bit `value` at `offset` with the minimal length; returns the offset after it. */
+export function writeVarintBig(buf: Uint8Array, offset: number, value: bigint): number {
+  if (value < 0n || value > MAX_VARINT) throw new RangeError(`varint value ${value} is out of range`);
+  if (value <= BigInt(MAX_SAFE_VARINT)) return writeVarint(buf, offset, Number(value));
+  const hi = Number(value >> 32n);
+  const lo = Number(value & 0xffff_ffffn);
+  buf[offset] = 0xc0 | (hi >>> 24);
+  buf[offset + 1] = (hi >>> 16) & 0xff;
+  buf[offset + 2] = (hi >>> 8) & 0xff;
+  buf[offset + 3] = hi & 0xff;
+  buf[offset + 4] = lo >>> 24;
+  buf[offset + 5] = (lo >>> 16) & 0xff;
+  buf[offset + 6] = (lo >>> 8) & 0xff;
+  buf[offset + 7] = lo & 0xff;
+  return offset + 8;
+}
+
+/** `value` encoded on its own (minimal length). */
+export function encodeVarint(value: number): Uint8Array {
+  const out = new Uint8Array(varintSize(value));
+  writeVarint(out, 0, value);
+  return out;
+}
+
+/** Length in bytes of the varint whose first byte is `first`. */
+export function varintLength(first: number): number {
+  return 1 << (first >>> 6);
+}
+
+/**
+ * Decodes the varint at `offset`, which must be complete (check {@link varintLength} first).
+ * Returns -1 when the value exceeds 2^53-1, so callers can report it in their own terms.
+ */
+export function readVarintAt(buf: Uint8Array, offset: number): number {
+  const first = buf[offset]!;
+  switch (first >>> 6) {
+    case 0:
+      return first;
+    case 1:
+      return ((first & 0x3f) << 8) | buf[offset + 1]!;
+    case 2:
+      return (
+        (first & 0x3f) * 0x100_0000 + ((buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!)
+      );
+    default: {
+      const hi =
+        (first & 0x3f) * 0x100_0000 + ((buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!);
+      if (hi > 0x1f_ffff) return -1;
+      const lo =
+        buf[offset + 4]! * 0x100_0000 +
+        ((buf[offset + 5]! << 16) | (buf[offset + 6]! << 8) | buf[offset + 7]!);
+      return hi * TWO_POW_32 + lo;
+    }
+  }
+}
+
+/** Decodes the complete varint at `offset` as a bigint (any value up to 2^62-1). */
+export function readVarintBigAt(buf: Uint8Array, offset: number): bigint {
+  const length = varintLength(buf[offset]!);
+  let value = BigInt(buf[offset]! & 0x3f);
+  for (let i = 1; i < length; i++) value = (value << 8n) | BigInt(buf[offset + i]!);
+  return value;
+}
