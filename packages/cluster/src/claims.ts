@@ -89,9 +89,15 @@ export type ClaimState =
 
 /** Why a claim was lost. */
 export type LostReason =
-  /** Another node took it over while this node held a valid lease. */
+  /**
+   * Another node took it over before the lease ran out: known from the `stolen` event, or from a
+   * renew that found a new owner while this node was still within its local deadline.
+   */
   | "stolen"
-  /** The lease ran out (outage, partition, pause) and another node acquired the broadcast. */
+  /**
+   * A renew found another owner after this node's local deadline had passed (outage, partition,
+   * pause): the lease expired or was taken over as stale; this node cannot tell which.
+   */
   | "expired"
   /** The claim was never confirmed, and when the store came back the policy refused it. */
   | "refused"
@@ -120,7 +126,7 @@ export interface BroadcastClaimEvents {
   renewed: [{ readonly epoch: number; readonly deadline: number }];
   /** Stopped acting as owner because no renew succeeded in time; still retrying. */
   stepdown: [{ readonly reason: string }];
-  /** Another node took the broadcast over from this node's valid lease. Followed by `lost`. */
+  /** Another node took the broadcast over (see {@link LostReason} `stolen`). Always followed by `lost`. */
   stolen: [{ readonly by: EventHolder }];
   /** Final: another node owns the broadcast (see `reason`). */
   lost: [LostInfo];
@@ -256,9 +262,12 @@ export class BroadcastClaim extends EventEmitter<BroadcastClaimEvents> {
     this.#clearTimers();
     this.#context.forget(this);
     await this.#inFlight;
-    const lease: Lease | null = this
-      .#lease ?? // An acquisition whose outcome is unknown may have applied; its claim id is enough to undo it.
-    { broadcast: this.broadcast, nodeId: this.#context.nodeId, claimId: this.#attemptClaimId, epoch: 0 };
+    const lease: Lease | null = this.#lease ?? { // An acquisition whose outcome is unknown may have applied; its claim id is enough to undo it.
+      broadcast: this.broadcast,
+      nodeId: this.#context.nodeId,
+      claimId: this.#attemptClaimId,
+      epoch: 0,
+    };
     try {
       await this.#context.store.release(lease);
     } catch (err) {
@@ -293,7 +302,7 @@ export class BroadcastClaim extends EventEmitter<BroadcastClaimEvents> {
     if (token !== TOKEN || this.ended || !("broadcast" in event)) return;
     const mine = this.#lease?.claimId;
     if (event.type === "stolen" && mine !== undefined && event.previous.claimId === mine) {
-      this.#lose("stolen", holderOf(event), this.isOwner());
+      this.#lose("stolen", holderOf(event));
       return;
     }
     if (event.claimId === mine || event.claimId === this.#attemptClaimId) return;
@@ -314,7 +323,7 @@ export class BroadcastClaim extends EventEmitter<BroadcastClaimEvents> {
   /** @internal Ends the claim because a newer local claim replaced it. */
   supersede(token: typeof TOKEN, by: EventHolder | null): void {
     if (token !== TOKEN) return;
-    this.#lose("superseded", by, false);
+    this.#lose("superseded", by);
   }
 
   #scheduleRenew(): void {
@@ -379,7 +388,7 @@ export class BroadcastClaim extends EventEmitter<BroadcastClaimEvents> {
           this.#clearTimers();
           return result.owner;
         }
-        this.#lose(this.#lease ? "expired" : "refused", holderOf(result.owner), false);
+        this.#lose(this.#lease ? "expired" : "refused", holderOf(result.owner));
         return null;
       }
       const previousEpoch = this.#lease?.epoch ?? null;
@@ -420,8 +429,7 @@ export class BroadcastClaim extends EventEmitter<BroadcastClaimEvents> {
         await this.#acquire(false);
         return;
       }
-      const wasOwner = this.isOwner();
-      this.#lose(wasOwner ? "stolen" : "expired", holderOf(result.owner), wasOwner);
+      this.#lose(this.isOwner() ? "stolen" : "expired", holderOf(result.owner));
     } catch (err) {
       this.#noteFailure(err, "renew");
     }
@@ -494,7 +502,7 @@ export class BroadcastClaim extends EventEmitter<BroadcastClaimEvents> {
     );
   }
 
-  #lose(reason: LostReason, owner: EventHolder | null, stolen: boolean): void {
+  #lose(reason: LostReason, owner: EventHolder | null): void {
     if (this.ended) return;
     this.#state = "lost";
     this.#deadline = Number.NEGATIVE_INFINITY;
@@ -510,7 +518,7 @@ export class BroadcastClaim extends EventEmitter<BroadcastClaimEvents> {
       },
       "cluster claim lost",
     );
-    if (stolen && owner) this.#notify(() => this.emit("stolen", { by: owner }));
+    if (reason === "stolen" && owner) this.#notify(() => this.emit("stolen", { by: owner }));
     this.#notify(() => this.emit("lost", { reason, owner }));
   }
 

@@ -3,9 +3,10 @@
  * redis-server, real clock). Both must give the same answers.
  */
 
-import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   type AcquireRequest,
+  BroadcastClaims,
   type ClusterEvent,
   type ClusterStore,
   isClusterError,
@@ -28,7 +29,8 @@ function request(
 
 async function acquireLease(store: ClusterStore, req: AcquireRequest): Promise<Lease> {
   const result = await store.acquire(req);
-  if (!result.acquired) throw new Error(`expected to acquire ${req.broadcast}, owner is ${result.owner.nodeId}`);
+  if (!result.acquired)
+    throw new Error(`expected to acquire ${req.broadcast}, owner is ${result.owner.nodeId}`);
   return result.lease;
 }
 
@@ -136,7 +138,13 @@ describe.each(harnesses)("ClusterStore contract: %s", (_name, makeHarness) => {
     expect(await h.b.owner("live/release")).toBeNull();
     await eventually(() => events.some((e) => e.type === "released"));
     expect(events.filter((e) => e.type === "released")).toEqual([
-      { type: "released", broadcast: "live/release", nodeId: "node-a", claimId: lease.claimId, epoch: lease.epoch },
+      {
+        type: "released",
+        broadcast: "live/release",
+        nodeId: "node-a",
+        claimId: lease.claimId,
+        epoch: lease.epoch,
+      },
     ]);
     stop();
   });
@@ -201,12 +209,15 @@ describe.each(harnesses)("ClusterStore contract: %s", (_name, makeHarness) => {
     await h.advance(Math.floor(staleMs * 0.7));
     expect((await h.a.renew(lease, { leaseMs: 60_000, mediaAgeMs: 0 })).renewed).toBe(true);
     await h.advance(Math.floor(staleMs * 0.7));
-    expect((await h.b.acquire(request(name, "node-b", 60_000, { mode: "if-stale", staleMs }))).acquired).toBe(false);
+    expect((await h.b.acquire(request(name, "node-b", 60_000, { mode: "if-stale", staleMs }))).acquired).toBe(
+      false,
+    );
     // Renewing without media does not refresh it.
     await h.advance(Math.floor(staleMs * 0.7));
     const renewed = await h.a.renew(lease, { leaseMs: 60_000 });
     expect(renewed.renewed).toBe(true);
-    if (renewed.renewed) expect(renewed.record.storeNowMs - renewed.record.lastMediaMs).toBeGreaterThan(staleMs * 0.5);
+    if (renewed.renewed)
+      expect(renewed.record.storeNowMs - renewed.record.lastMediaMs).toBeGreaterThan(staleMs * 0.5);
     await h.advance(Math.floor(staleMs * 0.5));
     const late = await h.b.acquire(request(name, "node-b", 60_000, { mode: "if-stale", staleMs }));
     expect(late.acquired).toBe(true);
@@ -228,7 +239,9 @@ describe.each(harnesses)("ClusterStore contract: %s", (_name, makeHarness) => {
     expect(retry.lease).toEqual(first.lease);
     const refused = await h.a.acquire(request("live/retry", "node-a", 10_000));
     expect(refused.acquired).toBe(false);
-    const handover = await h.a.acquire(request("live/retry", "node-a", 10_000, { supersedes: first.lease.claimId }));
+    const handover = await h.a.acquire(
+      request("live/retry", "node-a", 10_000, { supersedes: first.lease.claimId }),
+    );
     expect(handover.acquired).toBe(true);
     if (handover.acquired) expect(handover.lease.epoch).toBeGreaterThan(first.lease.epoch);
   });
@@ -271,8 +284,13 @@ describe.each(harnesses)("ClusterStore contract: %s", (_name, makeHarness) => {
     expect(await h.a.removeNode("n1")).toBe(false);
     expect(await h.b.listNodes()).toEqual([]);
     await eventually(() => events.filter((e) => e.type === "node-down").length === 2);
-    expect(events.filter((e) => e.type === "node-up").map((e) => (e as { nodeId: string }).nodeId)).toEqual(["n1", "n2"]);
-    expect(events.filter((e) => e.type === "node-down").map((e) => (e as { nodeId: string }).nodeId)).toEqual(["n2", "n1"]);
+    expect(events.filter((e) => e.type === "node-up").map((e) => (e as { nodeId: string }).nodeId)).toEqual([
+      "n1",
+      "n2",
+    ]);
+    expect(events.filter((e) => e.type === "node-down").map((e) => (e as { nodeId: string }).nodeId)).toEqual(
+      ["n2", "n1"],
+    );
     stop();
   });
 
@@ -289,4 +307,47 @@ describe.each(harnesses)("ClusterStore contract: %s", (_name, makeHarness) => {
       isClusterError(e, "CLUSTER_INVALID_CONFIG"),
     );
   });
+});
+
+describe.each(harnesses)("lease manager on %s: a lost pub/sub message", (_name, makeHarness) => {
+  it("still converges within one renew interval", async () => {
+    const h = await makeHarness();
+    const renewIntervalMs = 500;
+    const lossy = await h.lossyClient();
+    const seen: ClusterEvent[] = [];
+    lossy.store.subscribe((event) => seen.push(event));
+    const claimsA = new BroadcastClaims({
+      store: lossy.store,
+      nodeId: "node-a",
+      leaseMs: 3000,
+      renewIntervalMs,
+    });
+    try {
+      const claim = await claimsA.claim("live/lossy", { trackMedia: false });
+      expect(claim.isOwner()).toBe(true);
+      const lost = new Promise<{ at: number; reason: string }>((resolve) =>
+        claim.once("lost", (info) => resolve({ at: performance.now(), reason: info.reason })),
+      );
+      await lossy.cut();
+      const stoleAt = performance.now();
+      const steal = await h.b.acquire({
+        broadcast: "live/lossy",
+        nodeId: "node-b",
+        claimId: "thief1",
+        leaseMs: 10_000,
+        mode: "force",
+      });
+      expect(steal.acquired).toBe(true);
+      const outcome = await lost;
+      // Found by the renew CAS, since the event never arrived.
+      expect(seen.filter((e) => e.type === "stolen")).toHaveLength(0);
+      expect(outcome.reason).toBe("stolen");
+      expect(outcome.at - stoleAt).toBeLessThanOrEqual(renewIntervalMs + 250);
+      expect(claim.isOwner()).toBe(false);
+      expect(claim.state).toBe("lost");
+    } finally {
+      await claimsA.close();
+      await h.close();
+    }
+  }, 15_000);
 });

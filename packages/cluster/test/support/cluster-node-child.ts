@@ -8,7 +8,13 @@
  * deadlines, the local monotonic deadline converted to wall time.
  */
 
-import { BroadcastBusyError, type BroadcastClaim, BroadcastClaims, type ConflictPolicy, RedisStore } from "../../src/index.ts";
+import {
+  BroadcastBusyError,
+  type BroadcastClaim,
+  BroadcastClaims,
+  type ConflictPolicy,
+  RedisStore,
+} from "../../src/index.ts";
 
 export interface ChildConfig {
   readonly nodeId: string;
@@ -21,7 +27,12 @@ export interface ChildConfig {
 }
 
 export type ChildCommand =
-  | { readonly op: "claim"; readonly name: string; readonly policy?: ConflictPolicy; readonly retryMs?: number }
+  | {
+      readonly op: "claim";
+      readonly name: string;
+      readonly policy?: ConflictPolicy;
+      readonly retryMs?: number;
+    }
   | { readonly op: "media"; readonly name: string; readonly periodMs: number }
   | { readonly op: "act"; readonly name: string; readonly periodMs: number; readonly holdMs: number }
   | { readonly op: "release"; readonly name: string }
@@ -65,15 +76,36 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function watch(name: string, claim: BroadcastClaim, attemptSentWall: number): void {
   claimsByName.set(name, claim);
   const deadlineWall = () => (Number.isFinite(claim.deadline) ? toWall(claim.deadline) : null);
-  send({ type: "acquired", name, epoch: claim.epoch, state: claim.state, attemptSentWall, deadlineWall: deadlineWall() });
-  claim.on("acquired", (info) => send({ type: "acquired", name, epoch: info.epoch, previousEpoch: info.previousEpoch, deadlineWall: deadlineWall() }));
-  claim.on("renewed", (info) => send({ type: "renewed", name, epoch: info.epoch, deadlineWall: toWall(info.deadline) }));
+  send({
+    type: "acquired",
+    name,
+    epoch: claim.epoch,
+    state: claim.state,
+    attemptSentWall,
+    deadlineWall: deadlineWall(),
+  });
+  claim.on("acquired", (info) =>
+    send({
+      type: "acquired",
+      name,
+      epoch: info.epoch,
+      previousEpoch: info.previousEpoch,
+      deadlineWall: deadlineWall(),
+    }),
+  );
+  claim.on("renewed", (info) =>
+    send({ type: "renewed", name, epoch: info.epoch, deadlineWall: toWall(info.deadline) }),
+  );
   claim.on("stepdown", (info) => send({ type: "stepdown", name, reason: info.reason }));
   claim.on("stolen", (info) => send({ type: "stolen", name, by: info.by }));
   claim.on("lost", (info) => send({ type: "lost", name, reason: info.reason, owner: info.owner }));
 }
 
-async function claimLoop(name: string, policy: ConflictPolicy | undefined, retryMs: number | undefined): Promise<void> {
+async function claimLoop(
+  name: string,
+  policy: ConflictPolicy | undefined,
+  retryMs: number | undefined,
+): Promise<void> {
   for (;;) {
     const attemptSentWall = Date.now();
     try {
@@ -125,7 +157,10 @@ process.on("message", (command: ChildCommand) => {
       void actLoop(command.name, command.periodMs, command.holdMs);
       break;
     case "release":
-      void claimsByName.get(command.name)?.release().then(() => send({ type: "released", name: command.name }));
+      void claimsByName
+        .get(command.name)
+        ?.release()
+        .then(() => send({ type: "released", name: command.name }));
       break;
     case "exit":
       for (const timer of loops) clearInterval(timer);

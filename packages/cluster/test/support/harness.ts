@@ -5,7 +5,8 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { type ClusterStore, MemoryStore, RedisStore } from "../../src/index.ts";
+import { Redis } from "ioredis";
+import { type ClusterEventListener, type ClusterStore, MemoryStore, RedisStore } from "../../src/index.ts";
 import type { RedisServer } from "./redis-server.ts";
 
 export interface StoreHarness {
@@ -19,6 +20,12 @@ export interface StoreHarness {
   advance(ms: number): Promise<void>;
   /** Makes the store lose all its data, as a restart without persistence does. */
   loseData(): Promise<void>;
+  /**
+   * A third client (for lease managers) whose pub/sub can be cut: after `cut()`, events published
+   * are lost to it. Redis: its subscriber connection is killed server-side (CLIENT KILL), so the
+   * messages really go nowhere. Memory (no transport to break): delivery to it stops.
+   */
+  lossyClient(): Promise<{ store: ClusterStore; cut(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -42,6 +49,43 @@ export function memoryHarness(): StoreHarness {
     async loseData() {
       store.flush();
     },
+    async lossyClient() {
+      // Shares the state but not the clock: lease managers run on real timers.
+      let cut = false;
+      const listeners = new Set<ClusterEventListener>();
+      store.subscribe((event) => {
+        if (!cut) for (const listener of listeners) listener(event);
+      });
+      const view: ClusterStore = {
+        kind: store.kind,
+        get state() {
+          return store.state;
+        },
+        get available() {
+          return store.available;
+        },
+        acquire: (request) => store.acquire(request),
+        renew: (lease, request) => store.renew(lease, request),
+        release: (lease) => store.release(lease),
+        owner: (broadcast) => store.owner(broadcast),
+        listBroadcasts: () => store.listBroadcasts(),
+        putNode: (info, ttlMs) => store.putNode(info, ttlMs),
+        removeNode: (nodeId) => store.removeNode(nodeId),
+        listNodes: () => store.listNodes(),
+        onStateChange: (listener) => store.onStateChange(listener),
+        close: async () => {},
+        subscribe: (listener: ClusterEventListener) => {
+          listeners.add(listener);
+          return () => listeners.delete(listener);
+        },
+      };
+      return {
+        store: view,
+        async cut() {
+          cut = true;
+        },
+      };
+    },
     close: () => store.close(),
   };
 }
@@ -50,6 +94,7 @@ export async function redisHarness(server: RedisServer): Promise<StoreHarness> {
   const keyPrefix = uniquePrefix();
   const a = new RedisStore({ url: server.url, keyPrefix });
   const b = new RedisStore({ url: server.url, keyPrefix });
+  const extra: RedisStore[] = [];
   await Promise.all([a.ready(), b.ready()]);
   return {
     kind: "redis",
@@ -62,10 +107,38 @@ export async function redisHarness(server: RedisServer): Promise<StoreHarness> {
       await server.restart();
       await Promise.all([waitAvailable(a), waitAvailable(b)]);
     },
+    async lossyClient() {
+      const store = new RedisStore({ url: server.url, keyPrefix });
+      extra.push(store);
+      await store.ready();
+      await waitSubscribed(store);
+      return {
+        store,
+        async cut() {
+          const admin = new Redis(server.url);
+          try {
+            await admin.call("CLIENT", "KILL", "ADDR", `127.0.0.1:${store.subscriberLocalPort}`);
+          } finally {
+            admin.disconnect();
+          }
+        },
+      };
+    },
     async close() {
-      await Promise.all([a.close(), b.close()]);
+      await Promise.all([a.close(), b.close(), ...extra.map((s) => s.close())]);
     },
   };
+}
+
+/** Waits until the store's pub/sub connection is up. */
+export async function waitSubscribed(store: RedisStore, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (store.subscriberLocalPort === undefined) {
+    if (performance.now() > deadline) throw new Error("pub/sub connection did not come up");
+    await sleep(10);
+  }
+  // SUBSCRIBE is sent on "ready"; give it a round trip to be registered.
+  await sleep(50);
 }
 
 /** Waits until a store reports available again after an outage (the state may lag the kill). */

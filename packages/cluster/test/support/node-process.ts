@@ -70,7 +70,11 @@ export class NodeProcess {
   }
 
   /** Resolves with the first report (past or future) matching `predicate`. */
-  waitFor(predicate: (report: NodeReport) => boolean, timeoutMs: number, what = "report"): Promise<NodeReport> {
+  waitFor(
+    predicate: (report: NodeReport) => boolean,
+    timeoutMs: number,
+    what = "report",
+  ): Promise<NodeReport> {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const found = this.reports.find(predicate);
@@ -88,7 +92,11 @@ export class NodeProcess {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`${this.nodeId}: timed out after ${timeoutMs} ms waiting for ${what}; stderr:\n${this.stderr}`));
+        reject(
+          new Error(
+            `${this.nodeId}: timed out after ${timeoutMs} ms waiting for ${what}; stderr:\n${this.stderr}`,
+          ),
+        );
       }, timeoutMs);
       const wake = () => {
         check();

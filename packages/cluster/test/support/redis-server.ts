@@ -133,7 +133,12 @@ function portLooksFree(port: number): Promise<boolean> {
   });
 }
 
-function launch(port: number, dir: string, extra: readonly string[], timeoutMs: number): Promise<ChildProcess | "in-use"> {
+function launch(
+  port: number,
+  dir: string,
+  extra: readonly string[],
+  timeoutMs: number,
+): Promise<ChildProcess | "in-use"> {
   const args = [
     "--port",
     String(port),
@@ -179,7 +184,12 @@ function launch(port: number, dir: string, extra: readonly string[], timeoutMs: 
     child.once("exit", (code, signal) => {
       live.delete(child);
       if (/Address already in use/i.test(output)) finish("in-use");
-      else finish(new Error(`redis-server exited during startup (code ${code}, signal ${signal}):\n${output.slice(-2000)}`));
+      else
+        finish(
+          new Error(
+            `redis-server exited during startup (code ${code}, signal ${signal}):\n${output.slice(-2000)}`,
+          ),
+        );
     });
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
