@@ -373,7 +373,8 @@ export class ChunkStreamReader {
         Math.max(needed, INITIAL_REASSEMBLY, buffer === undefined ? 0 : buffer.byteLength * 2),
       );
       const old = buffer === undefined ? 0 : buffer.byteLength;
-      this.#checkBudget(capacity - old);
+      // The n bytes move from the input queue into the buffer, so they are not counted twice.
+      this.#checkBudget(capacity - old - n);
       const grown = Buffer.allocUnsafe(capacity);
       if (buffer !== undefined && state.filled > 0) grown.set(buffer.subarray(0, state.filled));
       this.#reserved += capacity - old;
