@@ -227,10 +227,14 @@ function sampleEntryBox(track: ResolvedTrack): BoxField {
  * the AAC core sampling rate. Throws PACKAGER_INVALID_CONFIG when the description record is bad.
  */
 export function buildInitSegment(
-  config: VideoTrackConfig | AudioTrackConfig | ResolvedTrack,
+  config: VideoTrackConfig | AudioTrackConfig,
   options: InitSegmentOptions = {},
 ): Uint8Array {
-  const track = "timescale" in config ? config : resolveTrackConfig(config);
+  return writeInitSegment(resolveTrackConfig(config), options);
+}
+
+/** Writes the init segment of an already resolved track (see {@link resolveTrackConfig}). */
+export function writeInitSegment(track: ResolvedTrack, options: InitSegmentOptions = {}): Uint8Array {
   const trackId = options.trackId ?? 1;
   if (!Number.isInteger(trackId) || trackId < 1 || trackId > 0xfffffffe) {
     throw new RangeError(`track ID ${trackId} is invalid (1..2^32-2)`);

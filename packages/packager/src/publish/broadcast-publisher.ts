@@ -34,10 +34,10 @@ import type {
 import { buildHangCatalog, buildMoqJsCatalog, type HangCatalog } from "../catalog.ts";
 import { buildFragment } from "../cmaf/fragment.ts";
 import {
-  buildInitSegment,
   type ResolvedAudioTrack,
   type ResolvedVideoTrack,
   resolveTrackConfig,
+  writeInitSegment,
 } from "../cmaf/init-segment.ts";
 import type { AudioTrackConfig, VideoTrackConfig } from "../cmaf/track-config.ts";
 import { PackagerError } from "../errors.ts";
@@ -239,7 +239,7 @@ export class BroadcastPublisher {
       return;
     }
     const resolved = resolveTrackConfig(config) as ResolvedVideoTrack;
-    const init = buildInitSegment(resolved, { trackId: TRACK_ID });
+    const init = writeInitSegment(resolved, { trackId: TRACK_ID });
     if (current) {
       this.#endVideoGroup(current);
       current.config = config;
@@ -284,7 +284,7 @@ export class BroadcastPublisher {
       return;
     }
     const resolved = resolveTrackConfig(config) as ResolvedAudioTrack;
-    const init = buildInitSegment(resolved, { trackId: TRACK_ID });
+    const init = writeInitSegment(resolved, { trackId: TRACK_ID });
     if (current) {
       current.group?.close();
       current.group = undefined;

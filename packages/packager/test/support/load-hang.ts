@@ -1,0 +1,42 @@
+/**
+ * Test support: loads the official `@moq/hang` (catalog schema and CMAF decoder) in Node. Its
+ * published ESM uses extension-less relative imports (`./audio`), which Node's resolver rejects,
+ * so a synchronous resolve hook retries such specifiers with `.js` and `/index.js`.
+ */
+
+import { registerHooks } from "node:module";
+
+let registered = false;
+
+function registerExtensionlessResolve(): void {
+  if (registered) return;
+  registered = true;
+  registerHooks({
+    resolve(specifier, context, nextResolve) {
+      const fromMoq = context.parentURL?.includes("/@moq/") ?? false;
+      if (!fromMoq || !specifier.startsWith(".") || /\.[cm]?js$/.test(specifier)) {
+        return nextResolve(specifier, context);
+      }
+      for (const candidate of [`${specifier}.js`, `${specifier}/index.js`]) {
+        try {
+          return nextResolve(candidate, context);
+        } catch {
+          // try the next form
+        }
+      }
+      return nextResolve(specifier, context);
+    },
+  });
+}
+
+/** `@moq/hang/catalog`: `RootSchema` and friends. */
+export async function loadHangCatalog(): Promise<typeof import("@moq/hang/catalog")> {
+  registerExtensionlessResolve();
+  return import("@moq/hang/catalog");
+}
+
+/** `@moq/hang/container`: the `Cmaf` decoder the official player uses. */
+export async function loadHangContainer(): Promise<typeof import("@moq/hang/container")> {
+  registerExtensionlessResolve();
+  return import("@moq/hang/container");
+}
