@@ -21,9 +21,12 @@ export type HangContainer =
 
 /** Timeline track reference (hang `TimelineSchema`). */
 export interface HangTimeline {
+  /** The companion track mapping each group to its start timestamp. */
   readonly track: string;
+  /** Units per second of the records (hang's default is 1000). */
   readonly timescale?: number;
-  readonly wall?: boolean;
+  /** Wall-clock time of pts 0, in `timescale` units since 2020-01-01T00:00:00Z. */
+  readonly wall?: number;
 }
 
 /** A video rendition (mirrors WebCodecs VideoDecoderConfig). */
@@ -148,7 +151,7 @@ function parseTimeline(value: unknown, path: string): HangTimeline | undefined {
   if (!isRecord(value) || typeof value["track"] !== "string")
     fail(path, "must be an object with a string track");
   const timescale = optionalU53(value, "timescale", path);
-  const wall = optionalBoolean(value, "wall", path);
+  const wall = optionalU53(value, "wall", path);
   return {
     track: value["track"],
     ...(timescale === undefined ? {} : { timescale }),
@@ -159,7 +162,7 @@ function parseTimeline(value: unknown, path: string): HangTimeline | undefined {
 /** Fields common to audio and video renditions. */
 function parseCommon(config: Record<string, unknown>, path: string) {
   const codec = config["codec"];
-  if (typeof codec !== "string" || codec.length === 0) fail(`${path}.codec`, "must be a non-empty string");
+  if (typeof codec !== "string") fail(`${path}.codec`, "must be a string");
   const description = optionalString(config, "description", path);
   if (description !== undefined && !HEX.test(description)) fail(`${path}.description`, "must be hex");
   const broadcast = optionalString(config, "broadcast", path);
