@@ -262,7 +262,8 @@ export class BroadcastClaim extends EventEmitter<BroadcastClaimEvents> {
     this.#clearTimers();
     this.#context.forget(this);
     await this.#inFlight;
-    const lease: Lease | null = this.#lease ?? { // An acquisition whose outcome is unknown may have applied; its claim id is enough to undo it.
+    const lease: Lease | null = this.#lease ?? {
+      // An acquisition whose outcome is unknown may have applied; its claim id is enough to undo it.
       broadcast: this.broadcast,
       nodeId: this.#context.nodeId,
       claimId: this.#attemptClaimId,
