@@ -55,6 +55,8 @@ export interface RtmpPublisherEvents {
   status: [info: AmfObject];
   /** The connection closed; `error` says why when it was not a local `close()`. */
   close: [error?: RtmpError];
+  /** Every message received from the server (for diagnostics and tests). */
+  message: [message: RtmpMessage];
 }
 
 interface Pending {
@@ -436,6 +438,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   }
 
   #handle(m: RtmpMessage): void {
+    if (this.listenerCount("message") > 0) this.emit("message", m);
     switch (m.typeId) {
       case MessageType.WindowAckSize:
         this.#peerWindow = readUint32Payload(m.payload, "Window Acknowledgement Size");
