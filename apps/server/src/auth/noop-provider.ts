@@ -1,0 +1,32 @@
+/** The provider used when no auth is configured: everything is allowed. */
+
+import type {
+  AuthDecision,
+  AuthProvider,
+  PublishDecision,
+  PublishRequest,
+  SessionGrants,
+} from "./provider.ts";
+import { allowPublish, publishTargetOf } from "./publish-target.ts";
+
+/** Allows every check. Publishers get the name they ask for (`<app>/<stream>` on RTMP). */
+export class NoopAuth implements AuthProvider {
+  readonly mode = "noop" as const;
+
+  async checkPublish(request: PublishRequest): Promise<PublishDecision> {
+    const target = publishTargetOf(request);
+    return allowPublish(target.requested ?? target.fallback, { subject: "anonymous" });
+  }
+
+  async checkSubscribe(): Promise<AuthDecision> {
+    return { allow: true, subject: "anonymous" };
+  }
+
+  async checkAdmin(): Promise<AuthDecision> {
+    return { allow: true, subject: "anonymous" };
+  }
+
+  async sessionGrants(): Promise<SessionGrants> {
+    return { allow: true, read: [""], publish: [""], subject: "anonymous" };
+  }
+}
