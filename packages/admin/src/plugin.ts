@@ -361,14 +361,29 @@ export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (fastif
   const clusterRequired = async () => {
     if (cluster === undefined) throw new AdminError("ADMIN_UNAVAILABLE", CLUSTER_NOT_CONFIGURED_MESSAGE);
   };
+  // The cluster package's store errors carry a code, not a status; an unreachable store is a 503.
+  const clusterCall = async <T>(reply: FastifyReply, read: () => MaybePromise<T>): Promise<T> => {
+    try {
+      return await read();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === "CLUSTER_STORE_UNAVAILABLE" || code === "CLUSTER_STORE_TIMEOUT") {
+        reply.header("retry-after", "1");
+        throw new AdminError("ADMIN_UNAVAILABLE", (err as Error).message, { cause: err });
+      }
+      throw err;
+    }
+  };
 
   api({
     method: "GET",
     url: "/api/v1/cluster/nodes",
     onRequest: clusterRequired,
     schema: { response: { 200: clusterNodesSchema, ...ERROR_RESPONSES } },
-    handler: async () =>
-      [...(await cluster!.nodes())].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    handler: async (_request, reply) =>
+      [...(await clusterCall(reply, () => cluster!.nodes()))].sort((a, b) =>
+        a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+      ),
   });
 
   api({
@@ -376,8 +391,10 @@ export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (fastif
     url: "/api/v1/cluster/broadcasts",
     onRequest: clusterRequired,
     schema: { response: { 200: clusterBroadcastsSchema, ...ERROR_RESPONSES } },
-    handler: async () =>
-      [...(await cluster!.broadcasts())].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    handler: async (_request, reply) =>
+      [...(await clusterCall(reply, () => cluster!.broadcasts()))].sort((a, b) =>
+        a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+      ),
   });
 };
 

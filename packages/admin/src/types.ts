@@ -150,10 +150,16 @@ export interface ClusterNode {
   generation: number;
   /** The reference's gossip address; null for store-based clusters, which have none. */
   gossip_addr: string | null;
-  capacity: NodeCapacity | null;
-  /** Advertised base URLs per egress (`moq`, `hls`, `dash`, ...). */
-  endpoints?: Record<string, string>;
+  capacity: (NodeCapacity & { subscribers?: number }) | null;
+  /** Advertised base URLs per egress (`moq`, `hls`, `dash`, ...); null when the node does not serve it. */
+  endpoints?: Record<string, string | null>;
   version?: string;
+  /** Unix ms when the node started. */
+  started_at_ms?: number;
+  /** Store time (Unix ms) of the node's last heartbeat. */
+  last_seen_ms?: number;
+  /** Store time (Unix ms) when the node's entry expires without another heartbeat. */
+  expires_at_ms?: number;
 }
 
 /** One row of `GET /api/v1/cluster/broadcasts` (sorted by name). */
@@ -165,9 +171,15 @@ export interface ClusterBroadcast {
   expires_at_ms: number;
   /** Fencing number of the current claim. */
   epoch?: number;
+  /** Store time (Unix ms) of the last media the owner reported. */
+  last_media_ms?: number;
 }
 
-/** The cluster view behind `/api/v1/cluster/*`. Errors follow the {@link StreamKeyApi} convention. */
+/**
+ * The cluster view behind `/api/v1/cluster/*`. Errors follow the {@link StreamKeyApi} convention;
+ * in addition an error whose `code` is `CLUSTER_STORE_UNAVAILABLE` or `CLUSTER_STORE_TIMEOUT`
+ * (what `@lvqr/cluster` raises when its store cannot answer) is a 503 with `Retry-After: 1`.
+ */
 export interface ClusterApi {
   nodes(): MaybePromise<ClusterNode[]>;
   broadcasts(): MaybePromise<ClusterBroadcast[]>;

@@ -391,6 +391,54 @@ describe("adminPlugin: cluster routes", () => {
     ]);
   });
 
+  it("serve every field of the cluster package's node and broadcast records", async () => {
+    // The shapes @lvqr/cluster renders (clusterNodesJson / clusterBroadcastsJson).
+    const node = {
+      id: "n1",
+      generation: 1_700_000_000,
+      gossip_addr: null,
+      endpoints: { moq: "https://n1:4443", hls: "http://n1:8888", dash: null },
+      capacity: { cpu_pct: 3.5, rss_bytes: 50_000_000, bytes_out_per_sec: 1_250_000, subscribers: 12 },
+      version: "0.1.0",
+      started_at_ms: 1_700_000_000_123,
+      last_seen_ms: 1_700_000_100_000,
+      expires_at_ms: 1_700_000_106_000,
+    };
+    const broadcast = {
+      name: "live/a",
+      owner: "n1",
+      expires_at_ms: 1_700_000_106_000,
+      epoch: 42,
+      last_media_ms: 1_700_000_099_000,
+    };
+    const { app } = await harness({ cluster: { nodes: () => [node], broadcasts: () => [broadcast] } });
+    expect(json(await app.inject({ method: "GET", url: "/api/v1/cluster/nodes", headers: admin }))).toEqual([
+      node,
+    ]);
+    expect(
+      json(await app.inject({ method: "GET", url: "/api/v1/cluster/broadcasts", headers: admin })),
+    ).toEqual([broadcast]);
+  });
+
+  it("answer 503 with Retry-After when the cluster store cannot be reached", async () => {
+    const storeDown = Object.assign(new Error("Redis at 127.0.0.1:6390 is unreachable"), {
+      code: "CLUSTER_STORE_UNAVAILABLE",
+    });
+    const { app } = await harness({
+      cluster: {
+        nodes: () => Promise.reject(storeDown),
+        broadcasts: () =>
+          Promise.reject(Object.assign(new Error("timed out"), { code: "CLUSTER_STORE_TIMEOUT" })),
+      },
+    });
+    const nodes = await app.inject({ method: "GET", url: "/api/v1/cluster/nodes", headers: admin });
+    expect(nodes.statusCode).toBe(503);
+    expect(nodes.headers["retry-after"]).toBe("1");
+    expect(json(nodes)).toEqual({ error: "Redis at 127.0.0.1:6390 is unreachable" });
+    const broadcasts = await app.inject({ method: "GET", url: "/api/v1/cluster/broadcasts", headers: admin });
+    expect(broadcasts.statusCode).toBe(503);
+  });
+
   it("pass through an error's own status, such as an unreachable store", async () => {
     const cluster: ClusterApi = {
       nodes: () => {
