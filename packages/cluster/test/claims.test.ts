@@ -16,8 +16,7 @@ import {
   RedisStore,
 } from "../src/index.ts";
 import { BlackholeProxy } from "./support/blackhole-proxy.ts";
-import { sleep, uniquePrefix, waitAvailable, waitSubscribed } from "./support/harness.ts";
-import { recordingLogger } from "./support/recording-logger.ts";
+import { sleep, uniquePrefix, waitSubscribed } from "./support/harness.ts";
 import { type RedisServer, startRedisServer } from "./support/redis-server.ts";
 
 const TIMING = { leaseMs: 2000, renewIntervalMs: 500, stepdownMarginMs: 500 } as const;

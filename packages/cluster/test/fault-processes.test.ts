@@ -80,12 +80,6 @@ function lastBefore(reports: NodeReport[], wall: number): NodeReport | undefined
   return reports.filter((r) => r.wall <= wall).at(-1);
 }
 
-function deadlinesOf(node: NodeProcess): { wall: number; deadlineWall: number }[] {
-  return node.reports
-    .filter((r) => (r.type === "renewed" || r.type === "acquired") && typeof r["deadlineWall"] === "number")
-    .map((r) => ({ wall: r.wall, deadlineWall: r["deadlineWall"] as number }));
-}
-
 function noUnhandled(...processes: NodeProcess[]): void {
   for (const node of processes) {
     expect(node.of("unhandled-rejection"), `${node.nodeId} unhandled rejections`).toEqual([]);
