@@ -66,8 +66,10 @@ export class StreamMeter {
 }
 
 function snapFrameRate(measured: number): number {
+  let best: number | undefined;
   for (const rate of COMMON_FRAME_RATES) {
-    if (Math.abs(measured - rate) / rate < 0.002) return rate;
+    const error = Math.abs(measured - rate) / rate;
+    if (error < 0.002 && (best === undefined || error < Math.abs(measured - best) / best)) best = rate;
   }
-  return Math.round(measured * 100) / 100;
+  return best ?? Math.round(measured * 100) / 100;
 }
