@@ -743,6 +743,46 @@ describe("adminPlugin: CORS", () => {
   });
 });
 
+describe("adminPlugin: encapsulation", () => {
+  it("leaves the host's parsers, hooks and error handling alone", async () => {
+    const app = Fastify();
+    apps.push(app);
+    app.post("/host/echo", async (request) => ({ got: request.body }));
+    app.get("/host/fail", async () => {
+      throw Object.assign(new Error("host error"), { statusCode: 418 });
+    });
+    await app.register(adminPlugin, {
+      authorizeAdmin: () => ({ allow: false, reason: "no" }),
+      authorizeSubscribe: () => ({ allow: false, reason: "no" }),
+      stats: () => {
+        throw new Error("unused");
+      },
+      streams: () => [],
+      serverInfo: () => {
+        throw new Error("unused");
+      },
+    });
+    const text = await app.inject({
+      method: "POST",
+      url: "/host/echo",
+      headers: { "content-type": "text/plain" },
+      payload: "plain",
+    });
+    expect(json(text)).toEqual({ got: "plain" });
+    expect(text.headers["access-control-allow-origin"]).toBeUndefined();
+    const failed = await app.inject({ method: "GET", url: "/host/fail" });
+    expect(failed.statusCode).toBe(418);
+    expect(json(failed)).toMatchObject({ message: "host error" });
+    const empty = await app.inject({
+      method: "POST",
+      url: "/host/echo",
+      headers: { "content-type": "application/json" },
+      payload: "",
+    });
+    expect(empty.statusCode).toBe(400);
+  });
+});
+
 describe("adminPlugin: options", () => {
   it("refuses to register without the required callbacks", async () => {
     const app = Fastify();
