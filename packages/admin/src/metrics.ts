@@ -94,6 +94,11 @@ export class LvqrMetrics implements GlassToGlassSink {
   readonly #glassToGlass: Histogram<"broadcast" | "transport">;
   readonly #streamKeysChanged: Counter<"op">;
   readonly #clientSamples: Counter<"transport">;
+  // Running totals for /api/v1/stats; unlike the labelled series they survive forgetBroadcast().
+  #totalBytesReceived = 0;
+  #totalBytesSent = 0;
+  #streams = 0;
+  readonly #sessionsByProtocol = new Map<string, number>();
   // Label values seen per broadcast, so forgetBroadcast() can remove every series of it.
   readonly #seriesByBroadcast = new Map<string, { protocols: Set<string>; transports: Set<string> }>();
 
@@ -184,11 +189,13 @@ export class LvqrMetrics implements GlassToGlassSink {
 
   /** A broadcast started being published. */
   streamStarted(): void {
+    this.#streams++;
     this.#activeStreams.inc();
   }
 
   /** A broadcast stopped being published. */
   streamEnded(): void {
+    this.#streams--;
     this.#activeStreams.dec();
   }
 
@@ -205,11 +212,13 @@ export class LvqrMetrics implements GlassToGlassSink {
 
   /** A subscriber session of `protocol` (`moq`, `hls`, `dash`, ...) opened. */
   sessionOpened(protocol: string): void {
+    this.#sessionsByProtocol.set(protocol, (this.#sessionsByProtocol.get(protocol) ?? 0) + 1);
     this.#sessions.inc({ protocol });
   }
 
   /** A subscriber session of `protocol` closed. */
   sessionClosed(protocol: string): void {
+    this.#sessionsByProtocol.set(protocol, (this.#sessionsByProtocol.get(protocol) ?? 0) - 1);
     this.#sessions.dec({ protocol });
   }
 
@@ -217,6 +226,7 @@ export class LvqrMetrics implements GlassToGlassSink {
   bytesReceived(broadcast: string, bytes: number): void {
     if (!(bytes > 0)) return;
     this.#series(broadcast);
+    this.#totalBytesReceived += bytes;
     this.#bytesReceived.inc({ broadcast }, bytes);
   }
 
@@ -224,6 +234,7 @@ export class LvqrMetrics implements GlassToGlassSink {
   bytesSent(broadcast: string, protocol: string, bytes: number): void {
     if (!(bytes > 0)) return;
     this.#series(broadcast).protocols.add(protocol);
+    this.#totalBytesSent += bytes;
     this.#bytesSent.inc({ broadcast, protocol }, bytes);
   }
 
@@ -248,6 +259,24 @@ export class LvqrMetrics implements GlassToGlassSink {
   /** Counts one accepted client latency sample. */
   clientSample(transport: string): void {
     this.#clientSamples.inc({ transport });
+  }
+
+  /**
+   * Totals since this registry was created, for `/api/v1/stats`: bytes over all broadcasts (kept
+   * when a broadcast's series are forgotten), open sessions per protocol and active streams.
+   */
+  totals(): {
+    bytes_received: number;
+    bytes_sent: number;
+    active_streams: number;
+    subscribers_by_protocol: Record<string, number>;
+  } {
+    return {
+      bytes_received: this.#totalBytesReceived,
+      bytes_sent: this.#totalBytesSent,
+      active_streams: this.#streams,
+      subscribers_by_protocol: Object.fromEntries(this.#sessionsByProtocol),
+    };
   }
 
   /** Removes every per-broadcast series of `broadcast` (bytes and latency), bounding label growth. */

@@ -49,6 +49,26 @@ describe("LvqrMetrics", () => {
     expect(m.contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
   });
 
+  it("keeps running totals for the stats route that survive forgetBroadcast", () => {
+    const m = new LvqrMetrics({ processMetrics: false });
+    m.streamStarted();
+    m.bytesReceived("a", 100);
+    m.bytesReceived("b", 50);
+    m.bytesSent("a", "hls", 1000);
+    m.bytesSent("b", "moq", 10);
+    m.sessionOpened("hls");
+    m.sessionOpened("hls");
+    m.sessionOpened("moq");
+    m.sessionClosed("hls");
+    m.forgetBroadcast("a");
+    expect(m.totals()).toEqual({
+      bytes_received: 150,
+      bytes_sent: 1010,
+      active_streams: 1,
+      subscribers_by_protocol: { hls: 1, moq: 1 },
+    });
+  });
+
   it("ignores zero, negative and NaN byte counts instead of throwing", async () => {
     const m = new LvqrMetrics({ processMetrics: false });
     m.bytesReceived("b", 0);
