@@ -132,7 +132,11 @@ function webSocketUrl(url: string | URL): string {
  * session is created inside the `open` event: the server's first frame may arrive in the same
  * packet as the upgrade response, and `ws` delivers it before any promise continuation runs.
  */
-async function openTransport(url: string, offered: string[], options: ConnectMoqOptions): Promise<QmuxSession> {
+async function openTransport(
+  url: string,
+  offered: string[],
+  options: ConnectMoqOptions,
+): Promise<QmuxSession> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const ws = new WebSocket(url, offered, {
     perMessageDeflate: false,
@@ -147,7 +151,12 @@ async function openTransport(url: string, offered: string[], options: ConnectMoq
       ws.once("open", () => {
         const selection = parseSubprotocol(ws.protocol);
         if (!selection) {
-          reject(new MoqError("MOQ_TRANSPORT", `server selected an unsupported subprotocol ${JSON.stringify(ws.protocol)}`));
+          reject(
+            new MoqError(
+              "MOQ_TRANSPORT",
+              `server selected an unsupported subprotocol ${JSON.stringify(ws.protocol)}`,
+            ),
+          );
           return;
         }
         resolve(
@@ -160,11 +169,16 @@ async function openTransport(url: string, offered: string[], options: ConnectMoq
           }),
         );
       });
-      ws.once("error", (err) => reject(new MoqError("MOQ_TRANSPORT", `WebSocket connection failed: ${err.message}`)));
+      ws.once("error", (err) =>
+        reject(new MoqError("MOQ_TRANSPORT", `WebSocket connection failed: ${err.message}`)),
+      );
       ws.once("unexpected-response", (req: ClientRequest, res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
         reject(
-          new MoqError(status === 401 || status === 403 ? "MOQ_UNAUTHORIZED" : "MOQ_TRANSPORT", `server answered HTTP ${status}`),
+          new MoqError(
+            status === 401 || status === 403 ? "MOQ_UNAUTHORIZED" : "MOQ_TRANSPORT",
+            `server answered HTTP ${status}`,
+          ),
         );
         req.destroy();
         res.resume();
@@ -183,7 +197,11 @@ async function openTransport(url: string, offered: string[], options: ConnectMoq
  */
 export async function connectMoq(url: string | URL, options: ConnectMoqOptions = {}): Promise<MoqClient> {
   const framings = options.framings ?? DEFAULT_FRAMINGS;
-  const transport = await openTransport(webSocketUrl(url), offeredSubprotocols(framings, options.appProtocols), options);
+  const transport = await openTransport(
+    webSocketUrl(url),
+    offeredSubprotocols(framings, options.appProtocols),
+    options,
+  );
   const local = options.origin ?? new OriginProducer();
   const remote = new OriginProducer();
   try {

@@ -350,7 +350,10 @@ export class MoqServer {
         if (transport.isClosed) return;
         this.#sessionsTotal++;
         this.#sessions.set(session, { session, root });
-        this.#logger.debug({ remoteAddress, root, version: versionName(session.version) }, "moq session opened");
+        this.#logger.debug(
+          { remoteAddress, root, version: versionName(session.version) },
+          "moq session opened",
+        );
         void session.closed.then(() => this.#sessions.delete(session));
       },
       () => {

@@ -1,5 +1,11 @@
 /** Shared helpers for the moq-lite network tests. */
-import { type MoqServer, type MoqServerOptions, OriginProducer, serveMoq, type TrackConsumer } from "@lvqr/moq-lite";
+import {
+  type MoqServer,
+  type MoqServerOptions,
+  OriginProducer,
+  serveMoq,
+  type TrackConsumer,
+} from "@lvqr/moq-lite";
 
 /** A relay on 127.0.0.1 with an ephemeral port. */
 export async function startRelay(
@@ -25,7 +31,10 @@ export function patternBytes(size: number, seed: number): Uint8Array {
 }
 
 /** Reads groups from `track` until `count` groups are complete; returns [sequence, frames][]. */
-export async function readGroups(track: TrackConsumer, count: number): Promise<Array<[number, Uint8Array[]]>> {
+export async function readGroups(
+  track: TrackConsumer,
+  count: number,
+): Promise<Array<[number, Uint8Array[]]>> {
   const out: Array<[number, Uint8Array[]]> = [];
   while (out.length < count) {
     const group = await track.nextGroup();

@@ -318,6 +318,34 @@ export class TrackConsumer {
     }
   }
 
+  /**
+   * The next group in arrival order, including groups older than one already returned: a relay
+   * forwards every group exactly once even when the upstream delivered them out of order (the
+   * official publishers send newer groups first). Throws {@link LaggedError} when the next group
+   * was evicted, and the abort error on abort; undefined once the track ended or this consumer
+   * was closed.
+   */
+  async recvGroup(): Promise<GroupConsumer | undefined> {
+    const state = this.#state;
+    for (;;) {
+      if (this.#closed) return undefined;
+      if (this.#next < state.first) {
+        const missed = state.first - this.#next;
+        throw new LaggedError(`track ${state.name}: fell ${missed} group(s) behind the cache`);
+      }
+      const index = this.#next - state.first;
+      if (index < state.groups.length) {
+        this.#next++;
+        const group = state.groups[index]!.producer;
+        if (group.sequence > this.#lastSequence) this.#lastSequence = group.sequence;
+        return group.consume();
+      }
+      if (state.error) throw state.error;
+      if (state.done) return undefined;
+      await state.notifier.changed();
+    }
+  }
+
   /** Moves the cursor to the newest cached group (after a {@link LaggedError}, for example). */
   skipToLatest(): void {
     const state = this.#state;

@@ -302,7 +302,7 @@ export class SessionPublisher {
     for (;;) {
       let group: GroupConsumer | undefined;
       try {
-        group = await sub.consumer.nextGroup();
+        group = await sub.consumer.recvGroup();
       } catch (err) {
         if (!(err instanceof LaggedError)) throw err;
         // Fell behind the track cache: resume at the newest group, dropping stale sends.
