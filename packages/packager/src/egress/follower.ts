@@ -12,6 +12,13 @@ import type { BroadcastEgress } from "./broadcast.ts";
 import { type CmafRendition, selectCmafRenditions } from "./catalog-selection.ts";
 import type { RenditionKind } from "./rendition.ts";
 
+/** How long the rest of a group may still arrive once a newer group has started. */
+const GROUP_DRAIN_MS = 500;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+}
+
 /** Catalog documents larger than this are ignored (the catalog is a few KB of JSON). */
 const MAX_CATALOG_BYTES = 1024 * 1024;
 
@@ -66,19 +73,21 @@ class MediaTrackReader {
       }
       if (!group) return;
       next = track.nextGroup();
-      // Read this group until it ends or a newer group exists (a publisher may leave groups open).
-      const superseded = next.then(
-        () => undefined,
-        () => undefined,
+      // Read this group to its end. Once a newer group exists, the rest of this one gets a short
+      // grace (a relay may deliver a group's tail after the next group's head) and is then
+      // abandoned, so a publisher that leaves groups open cannot stall the rendition.
+      const deadline = next.then(
+        () => delay(GROUP_DRAIN_MS),
+        () => delay(GROUP_DRAIN_MS),
       );
       for (;;) {
-        let frame: Awaited<ReturnType<GroupConsumer["nextFrame"]>> | "superseded";
+        let frame: Awaited<ReturnType<GroupConsumer["nextFrame"]>> | "abandoned";
         try {
-          frame = await Promise.race([group.nextFrame(), superseded.then(() => "superseded" as const)]);
+          frame = await Promise.race([group.nextFrame(), deadline.then(() => "abandoned" as const)]);
         } catch {
           break;
         }
-        if (frame === undefined || frame === "superseded" || this.#closed) break;
+        if (frame === undefined || frame === "abandoned" || this.#closed) break;
         let bytes: Uint8Array;
         try {
           bytes = await frame.readAll();

@@ -233,7 +233,7 @@ export class RenditionTimeline {
       if (part) closedParts.push(part);
     }
     if (placement.startsSegment) {
-      closedSegment = this.#closeSegment();
+      closedSegment = this.#closeSegment(frame.dts);
       const ctx = context(frame.dts, init.timescale);
       const buffer = new SegmentBuffer(this.#lastSegmentBytes);
       startedSegment = {
@@ -342,7 +342,6 @@ export class RenditionTimeline {
     const buffer = this.#openBuffer;
     this.#openPart = undefined;
     if (!part || !buffer) return undefined;
-    this.#segmenter?.closePart();
     part.closed = true;
     buffer.track(this.#openPartStart, buffer.length, (view) => {
       part.bytes = view;
@@ -352,13 +351,29 @@ export class RenditionTimeline {
     return part;
   }
 
-  #closeSegment(): SegmentRecord | undefined {
+  /**
+   * Closes the open segment. `nextDts`, the start of the segment that follows, corrects small
+   * disagreements between summed trun durations and the timeline (a writer that estimated the
+   * last frame's duration), so EXTINF and DASH `S@d` match the tfdt that players align on.
+   */
+  #closeSegment(nextDts?: number): SegmentRecord | undefined {
     if (this.#openPart) this.#closePart();
     const segment = this.open;
     const buffer = this.#openBuffer;
     this.open = undefined;
     this.#openBuffer = undefined;
     if (!segment || !buffer) return undefined;
+    if (nextDts !== undefined) {
+      const span = nextDts - segment.startDts;
+      const delta = span - segment.durationTicks;
+      const lastPart = segment.parts[segment.parts.length - 1];
+      if (span > 0 && delta !== 0 && Math.abs(delta) <= segment.durationTicks / 10 && lastPart) {
+        if (lastPart.durationTicks + delta > 0) {
+          lastPart.durationTicks += delta;
+          segment.durationTicks = span;
+        }
+      }
+    }
     segment.bytes = buffer.seal();
     segment.closed = true;
     this.#lastSegmentBytes = segment.bytes.byteLength;

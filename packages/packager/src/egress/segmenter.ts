@@ -4,12 +4,14 @@
  * exhaustively and the same decisions drive both projections.
  *
  * Rules (RFC 8216bis §4.4.4.9 and Apple's LL-HLS profile):
- * - a part is a run of whole frames whose duration never exceeds the part target (a single frame
- *   longer than the target is a part on its own), and it is closed as soon as the next frame would
- *   not fit, so a part becomes available one processing step after its last frame, not one frame
- *   later;
- * - with `splitPartsAtKeyframes` (video) every keyframe starts a part, so such a part is
- *   `INDEPENDENT=YES`;
+ * - a part is a run of whole frames whose duration never exceeds the part target by more than
+ *   one millisecond (the rounding of millisecond timestamps: six 30 fps frames from RTMP span
+ *   199 to 201 ms) and a single frame longer than the target is a part on its own; a part is
+ *   closed as soon as the next frame would not fit, so it becomes available one processing step
+ *   after its last frame, not one frame later;
+ * - with `splitPartsAtKeyframes` (video) a keyframe starts a part (`INDEPENDENT=YES`) unless the
+ *   open part is shorter than 85% of the target: every part but a segment's last stays at least
+ *   85% of the target, as RFC 8216bis asks;
  * - a segment starts at the first keyframe at or after the target duration (segments are
  *   GOP-aligned and at least the target long), at an aligned boundary (audio follows the video's
  *   segment starts), after `forceBreak()`, or when it reaches `maxSegmentDurationS` without a
@@ -69,6 +71,10 @@ export class Segmenter {
   readonly #timescale: number;
   readonly #targetTicks: number;
   readonly #partTicks: number;
+  /** Longest part allowed: the target plus one millisecond of timestamp rounding. */
+  readonly #partLimit: number;
+  /** Shortest part (85% of the target) that may be cut at a mid-segment keyframe. */
+  readonly #partMinimum: number;
   readonly #maxSegmentTicks: number;
   readonly #fallbackTicks: number;
   readonly #splitAtKeyframes: boolean;
@@ -97,6 +103,8 @@ export class Segmenter {
     this.#timescale = timescale;
     this.#targetTicks = Math.round(targetDurationS * timescale);
     this.#partTicks = Math.round(partTargetS * timescale);
+    this.#partLimit = this.#partTicks + Math.max(1, Math.round(timescale / 1000));
+    this.#partMinimum = Math.round(this.#partTicks * 0.85);
     this.#maxSegmentTicks = Math.round((options.maxSegmentDurationS ?? targetDurationS * 10) * timescale);
     this.#fallbackTicks = Math.round((options.alignmentFallbackS ?? targetDurationS * 3) * timescale);
     this.#splitAtKeyframes = options.splitPartsAtKeyframes;
@@ -127,7 +135,7 @@ export class Segmenter {
     } else {
       const elapsed = dts - this.#segmentStart;
       if (this.#aligned) {
-        startsSegment = this.#crossesBoundary(dts) || elapsed >= this.#fallbackTicks;
+        startsSegment = this.#crossesBoundary(dts, duration) || elapsed >= this.#fallbackTicks;
       } else if (keyframe && elapsed >= this.#targetTicks) {
         startsSegment = true;
       }
@@ -135,8 +143,8 @@ export class Segmenter {
     }
     let startsPart = startsSegment || !this.#partOpen;
     if (!startsPart) {
-      if (keyframe && this.#splitAtKeyframes) startsPart = true;
-      else if (this.#partDuration + duration > this.#partTicks) startsPart = true;
+      if (keyframe && this.#splitAtKeyframes && this.#partDuration >= this.#partMinimum) startsPart = true;
+      else if (this.#partDuration + duration > this.#partLimit) startsPart = true;
     }
 
     if (keyframe) {
@@ -162,16 +170,24 @@ export class Segmenter {
 
     // Close eagerly when even the shortest recent frame duration would not fit in this part.
     const nextDuration = this.#recent.length > 0 ? Math.min(...this.#recent) : 0;
-    let endsPart = this.#partDuration + nextDuration > this.#partTicks;
-    if (!endsPart && this.#splitAtKeyframes && this.nextFrameLikelyKeyframe()) endsPart = true;
+    let endsPart = this.#partDuration + nextDuration > this.#partLimit;
+    if (!endsPart && this.#splitAtKeyframes && this.nextFrameLikelyKeyframe()) {
+      // A keyframe is due: it will start the next part if this one is long enough (or a segment).
+      endsPart = this.#partDuration >= this.#partMinimum || this.nextPartLikelyStartsSegment();
+    }
     if (endsPart) this.#partOpen = false;
     return { startsSegment, startsPart, endsPart };
   }
 
-  /** True when, by the observed GOP cadence, the next frame should be a keyframe. */
+  /**
+   * True when, by the observed GOP cadence, the next frame should be a keyframe: it starts within
+   * half a frame of one GOP after the last keyframe. Once that time has passed without a
+   * keyframe the cadence is broken and nothing is predicted until the next keyframe.
+   */
   nextFrameLikelyKeyframe(): boolean {
     if (Number.isNaN(this.#gopTicks) || Number.isNaN(this.#lastEnd)) return false;
-    return this.#lastEnd - this.#lastKeyframeDts >= this.#gopTicks - this.#lastDuration / 2;
+    const offset = this.#lastEnd - this.#lastKeyframeDts - this.#gopTicks;
+    return Math.abs(offset) <= this.#lastDuration / 2;
   }
 
   /**
@@ -185,7 +201,7 @@ export class Segmenter {
     const elapsed = this.#lastEnd - this.#segmentStart;
     if (this.#aligned) {
       const next = this.#boundaries[0];
-      return next !== undefined && this.#lastEnd >= next;
+      return next !== undefined && this.#lastEnd >= next - this.#lastDuration / 2;
     }
     return elapsed >= this.#targetTicks && this.nextFrameLikelyKeyframe();
   }
@@ -193,11 +209,6 @@ export class Segmenter {
   /** The next frame starts a new segment whatever its timing (discontinuity, gap). */
   forceBreak(): void {
     this.#forceBreak = true;
-    this.#partOpen = false;
-  }
-
-  /** Closes the open part (end of stream); the next frame starts a new part. */
-  closePart(): void {
     this.#partOpen = false;
   }
 
@@ -215,7 +226,8 @@ export class Segmenter {
     if (this.#boundaries.length > 16) this.#boundaries.shift();
   }
 
-  #crossesBoundary(dts: number): boolean {
+  /** Aligned mode: true when this frame is the one nearest the next boundary. */
+  #crossesBoundary(dts: number, duration: number): boolean {
     const sanity = BOUNDARY_SANITY_S * this.#timescale;
     let crossed = false;
     while (this.#boundaries.length > 0) {
@@ -229,7 +241,9 @@ export class Segmenter {
         this.#boundaries.length = 0;
         break;
       }
-      if (dts >= next) {
+      // Cut at the frame whose start is nearest the boundary: aligned within half a frame, no drift.
+      // (An aligned segment can then be up to half a frame longer than the other track's.)
+      if (dts >= next - duration / 2) {
         this.#boundaries.shift();
         crossed = true;
         continue;
