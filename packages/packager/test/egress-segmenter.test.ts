@@ -197,9 +197,9 @@ describe("Segmenter", () => {
       if (segmenter.push({ dts, duration: 1024, keyframe: true }).startsSegment) starts.push(dts / 48000);
     }
     expect(starts.length).toBeGreaterThan(25);
-    starts
-      .slice(1)
-      .forEach((start, i) => expect(Math.abs(start - (0.1 + 2 * (i + 1)))).toBeLessThanOrEqual(512 / 48000));
+    starts.slice(1).forEach((start, i) => {
+      expect(Math.abs(start - (0.1 + 2 * (i + 1)))).toBeLessThanOrEqual(512 / 48000);
+    });
   });
 
   it("aligned audio without boundaries falls back to its own clock", () => {
