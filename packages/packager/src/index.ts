@@ -77,3 +77,4 @@ export {
 } from "./hls/plugin.ts";
 export * from "./publish/broadcast-publisher.ts";
 export * from "./publish/media-sample.ts";
+export * from "./publish/mp4-file.ts";

@@ -3,7 +3,9 @@ import { describe, expect, test } from "vitest";
 import {
   type AudioTrackConfig,
   BroadcastPublisher,
+  demuxMp4,
   type HangCatalog,
+  isPackagerError,
   parseFragment,
   parseHangCatalog,
   parseInitSegment,
@@ -254,6 +256,41 @@ describe("BroadcastPublisher with the fixture", () => {
     for (let i = 1; i < audio.length; i++) expect(audio[i]! - audio[i - 1]!).toBe(1024);
     for (let i = 1; i < video.length; i++) expect(video[i]! - video[i - 1]!).toBeLessThanOrEqual(3060);
     expect(feed.publisher.stats().videoGroups).toBe(14 + 1);
+  });
+});
+
+describe("publishing a file", () => {
+  test("real-time pacing follows decode time, with wall-clock ingest times", async () => {
+    const origin = new OriginProducer();
+    const started = Date.now();
+    const feed = feedFixture(origin, "live/realtime", { realtime: true, durationMs: 1000 });
+    const video = drain(origin.consume().consume("live/realtime")!.subscribeTrack("video"));
+    await feed.done;
+    const elapsed = Date.now() - started;
+    // Samples with decode times in [-67 ms, 1000 ms) span about 1.03 s of wall time.
+    expect(elapsed).toBeGreaterThan(900);
+    expect(elapsed).toBeLessThan(3000);
+    const frames = (await video).flatMap((g) => g.frames);
+    expect(frames.length).toBe(fixture.samples.filter((s) => s.kind === "video" && s.dtsMs < 1000).length);
+    const ingest = frames.map((f) => f.ingestTimeMs!);
+    expect(ingest[0]! - started).toBeLessThan(200);
+    expect(ingest.at(-1)! - ingest[0]!).toBeGreaterThan(800);
+  });
+
+  test("demuxMp4 refuses bytes that are not an MP4 with media it can carry", () => {
+    for (const bytes of [
+      new Uint8Array(0),
+      new Uint8Array(64).fill(0x41),
+      new Uint8Array(Buffer.from("000000086d6f6f76", "hex")),
+    ]) {
+      let error: unknown;
+      try {
+        demuxMp4(bytes);
+      } catch (err) {
+        error = err;
+      }
+      expect(isPackagerError(error, "PACKAGER_UNSUPPORTED")).toBe(true);
+    }
   });
 });
 
