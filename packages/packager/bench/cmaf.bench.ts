@@ -5,7 +5,8 @@
  *    (`createMoof` + `write`, plus the mdat), for a 2.5 Mbit/s video frame and an AAC frame.
  *    Both outputs are checked with `parseFragment` so the comparison is like for like.
  * 2. Init segments per second: `buildInitSegment` against mp4box (`addTrack` + `getBuffer`),
- *    H.264 only: mp4box cannot serialise an esds box, so it cannot write an AAC init at all.
+ *    H.264 only: mp4box's `addTrack` has no way to describe an AAC track (no ASC option, no esds
+ *    field writer).
  * 3. Packaging CPU per stream: a `BroadcastPublisher` (all seven tracks) fed a synthetic
  *    2.5 Mbit/s H.264 stream (30 fps, 2 s GOP) plus 128 kbit/s AAC as fast as it will go; the
  *    process CPU time divided by the media time fed is the share of one core a live stream costs.

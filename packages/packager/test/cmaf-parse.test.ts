@@ -131,6 +131,32 @@ describe("parseInitSegment", () => {
     for (let cut = 1; cut < videoInit.length; cut += 7)
       expectPackagerError(() => parseInitSegment(videoInit.subarray(0, cut)));
   });
+
+  test("random bytes and mutated init segments never raise anything but PackagerError", () => {
+    const inits = [videoInit, audioInit, buildInitSegment(loadFixture(HEVC_FIXTURE).video!)];
+    const attempt = (bytes: Uint8Array) => {
+      try {
+        parseInitSegment(bytes);
+      } catch (err) {
+        if (!(err instanceof PackagerError)) throw err;
+      }
+    };
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), attempt), { numRuns: 2000 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: inits.length - 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
+        fc.nat(),
+        (which, edits, cut) => {
+          const init = inits[which]!;
+          const bytes = init.slice(0, Math.max(1, cut % (init.length + 1)));
+          for (const [at, value] of edits) bytes[at % bytes.length] = value;
+          attempt(bytes);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
 });
 
 describe("parseFragment", () => {
