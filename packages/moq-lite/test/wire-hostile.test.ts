@@ -46,23 +46,43 @@ interface DecoderCase {
 }
 
 const decoders: DecoderCase[] = [
-  { name: "CLIENT_SETUP", decode: decodeClientSetup, valid: "01 c0 00 00 00 ff 0d ad 02 02 02 40 64 07 02 61 62" },
+  {
+    name: "CLIENT_SETUP",
+    decode: decodeClientSetup,
+    valid: "01 c0 00 00 00 ff 0d ad 02 02 02 40 64 07 02 61 62",
+  },
   { name: "SERVER_SETUP", decode: decodeServerSetup, valid: "c0 00 00 00 ff 0d ad 02 00" },
   { name: "SESSION_UPDATE", decode: (b) => decodeSessionUpdate(b, Lite02), valid: "80 0f 42 40" },
-  { name: "ANNOUNCE_PLEASE lite-02", decode: (b) => decodeAnnouncePlease(b, Lite02), valid: "04 64 65 6d 6f" },
-  { name: "ANNOUNCE_PLEASE lite-04", decode: (b) => decodeAnnouncePlease(b, Lite04), valid: "04 64 65 6d 6f 00" },
+  {
+    name: "ANNOUNCE_PLEASE lite-02",
+    decode: (b) => decodeAnnouncePlease(b, Lite02),
+    valid: "04 64 65 6d 6f",
+  },
+  {
+    name: "ANNOUNCE_PLEASE lite-04",
+    decode: (b) => decodeAnnouncePlease(b, Lite04),
+    valid: "04 64 65 6d 6f 00",
+  },
   { name: "ANNOUNCE_INIT", decode: (b) => decodeAnnounceInit(b, Lite02), valid: "02 03 62 62 62 01 63" },
   { name: "ANNOUNCE lite-02", decode: (b) => decodeAnnounce(b, Lite02), valid: "01 03 62 62 62" },
   { name: "ANNOUNCE lite-03", decode: (b) => decodeAnnounce(b, Lite03), valid: "01 03 62 62 62 00" },
   { name: "ANNOUNCE lite-04", decode: (b) => decodeAnnounce(b, Lite04), valid: "01 03 62 62 62 02 07 09" },
-  { name: "SUBSCRIBE lite-02", decode: (b) => decodeSubscribe(b, Lite02), valid: "00 03 62 62 62 05 76 69 64 65 6f 3c" },
+  {
+    name: "SUBSCRIBE lite-02",
+    decode: (b) => decodeSubscribe(b, Lite02),
+    valid: "00 03 62 62 62 05 76 69 64 65 6f 3c",
+  },
   {
     name: "SUBSCRIBE lite-03",
     decode: (b) => decodeSubscribe(b, Lite03),
     valid: "01 03 62 62 62 05 76 69 64 65 6f 3c 01 41 f4 06 00",
   },
   { name: "SUBSCRIBE_UPDATE lite-01", decode: (b) => decodeSubscribeUpdate(b, Lite01), valid: "05" },
-  { name: "SUBSCRIBE_UPDATE lite-04", decode: (b) => decodeSubscribeUpdate(b, Lite04), valid: "05 01 00 00 00" },
+  {
+    name: "SUBSCRIBE_UPDATE lite-04",
+    decode: (b) => decodeSubscribeUpdate(b, Lite04),
+    valid: "05 01 00 00 00",
+  },
   { name: "SUBSCRIBE_OK lite-01", decode: (b) => decodeSubscribeOk(b, Lite01), valid: "64" },
   { name: "SUBSCRIBE_OK lite-03", decode: (b) => decodeSubscribeOk(b, Lite03), valid: "64 01 00 00 00" },
   { name: "SUBSCRIBE_DROP", decode: (b) => decodeSubscribeDrop(b, Lite03), valid: "03 04 00" },
@@ -86,9 +106,13 @@ describe("every decoder rejects truncations and trailing bytes", () => {
       expect(() => decode(bytes)).not.toThrow();
       for (let length = 0; length < bytes.byteLength; length++) {
         if (validPrefixes.includes(length)) continue;
-        expect(() => decode(bytes.subarray(0, length)), `${name} truncated to ${length}`).toThrow(ProtocolViolationError);
+        expect(() => decode(bytes.subarray(0, length)), `${name} truncated to ${length}`).toThrow(
+          ProtocolViolationError,
+        );
       }
-      expect(() => decode(concat(bytes, hex("00"))), `${name} with a trailing byte`).toThrow(ProtocolViolationError);
+      expect(() => decode(concat(bytes, hex("00"))), `${name} with a trailing byte`).toThrow(
+        ProtocolViolationError,
+      );
     });
   }
 });
@@ -100,36 +124,74 @@ describe("hostile field values", () => {
       if (message) expect(run).toThrow(message);
     });
 
-  rejects("a bool byte other than 0/1 (SUBSCRIBE ordered = 2)", () =>
-    decodeSubscribe(hex("01 03 62 62 62 05 76 69 64 65 6f 3c 02 00 00 00"), Lite03),
-  /must be 0 or 1/);
+  rejects(
+    "a bool byte other than 0/1 (SUBSCRIBE ordered = 2)",
+    () => decodeSubscribe(hex("01 03 62 62 62 05 76 69 64 65 6f 3c 02 00 00 00"), Lite03),
+    /must be 0 or 1/,
+  );
   rejects("an ANNOUNCE status other than 0/1", () => decodeAnnounce(hex("02 03 62 62 62"), Lite02), /status/);
-  rejects("a string length beyond the message", () => decodeAnnouncePlease(hex("09 61 62"), Lite02), /truncated/);
-  rejects("a path longer than 1024 bytes", () => {
-    const long = new Uint8Array(2 + 1025).fill(0x61);
-    long.set([0x44, 0x01], 0); // varint 1025
-    return decodeAnnouncePlease(long, Lite02);
-  }, /exceeds the limit 1024/);
-  rejects("invalid UTF-8 in a track name", () => decodeSubscribe(hex("00 01 61 02 c3 28 3c"), Lite02), /UTF-8/);
-  rejects("a subscribe_id above 2^53", () => decodeSubscribe(hex("ff ff ff ff ff ff ff ff 01 61 01 62 3c"), Lite02), /2\^53/);
+  rejects(
+    "a string length beyond the message",
+    () => decodeAnnouncePlease(hex("09 61 62"), Lite02),
+    /truncated/,
+  );
+  rejects(
+    "a path longer than 1024 bytes",
+    () => {
+      const long = new Uint8Array(2 + 1025).fill(0x61);
+      long.set([0x44, 0x01], 0); // varint 1025
+      return decodeAnnouncePlease(long, Lite02);
+    },
+    /exceeds the limit 1024/,
+  );
+  rejects(
+    "invalid UTF-8 in a track name",
+    () => decodeSubscribe(hex("00 01 61 02 c3 28 3c"), Lite02),
+    /UTF-8/,
+  );
+  rejects(
+    "a subscribe_id above 2^53",
+    () => decodeSubscribe(hex("ff ff ff ff ff ff ff ff 01 61 01 62 3c"), Lite02),
+    /2\^53/,
+  );
   rejects("more than 256 hops", () => decodeAnnounce(hex("01 01 61 41 01"), Lite04), /hop count/);
-  rejects("an ANNOUNCE_INIT count larger than the body could hold", () => decodeAnnounceInit(hex("05 01 61"), Lite02));
+  rejects("an ANNOUNCE_INIT count larger than the body could hold", () =>
+    decodeAnnounceInit(hex("05 01 61"), Lite02),
+  );
   rejects("more than 64 SETUP versions", () => decodeClientSetup(hex("41 00")), /version count/);
   rejects("more than 64 SETUP parameters", () => decodeServerSetup(hex("01 41 00")), /parameter count/);
   rejects("a duplicate SETUP parameter", () => decodeServerSetup(hex("01 02 02 01 02 02")), /duplicate/);
   rejects("an odd SETUP parameter longer than the body", () => decodeServerSetup(hex("01 01 07 05 61")));
-  rejects("SUBSCRIBE_DROP with end before start", () => decodeSubscribeDrop(hex("05 04 00"), Lite03), /before start/);
-  rejects("ANNOUNCE_INIT on lite-03 (the message does not exist there)", () => decodeAnnounceInit(hex("00"), Lite03), /does not exist/);
+  rejects(
+    "SUBSCRIBE_DROP with end before start",
+    () => decodeSubscribeDrop(hex("05 04 00"), Lite03),
+    /before start/,
+  );
+  rejects(
+    "ANNOUNCE_INIT on lite-03 (the message does not exist there)",
+    () => decodeAnnounceInit(hex("00"), Lite03),
+    /does not exist/,
+  );
   rejects("SESSION_UPDATE on lite-04", () => decodeSessionUpdate(hex("00"), Lite04), /does not exist/);
   rejects("PROBE on lite-02", () => decodeProbe(hex("00"), Lite02), /does not exist/);
   rejects("FETCH on lite-01", () => decodeFetch(hex("00 00 00 00"), Lite01), /does not exist/);
   rejects("GOAWAY on lite-03", () => decodeGoaway(hex("00"), Lite03), /does not exist/);
   rejects("SUBSCRIBE_DROP on lite-02", () => decodeSubscribeDrop(hex("00 00 00"), Lite02), /does not exist/);
   rejects("a message size prefix beyond the bytes", () => unframeMessage(hex("05 01 02"), "x"), /truncated/);
-  rejects("a message size above the bound", () => unframeMessage(hex("44 00"), "x", 1000), /exceeds the limit/);
+  rejects(
+    "a message size above the bound",
+    () => unframeMessage(hex("44 00"), "x", 1000),
+    /exceeds the limit/,
+  );
   rejects("bytes after a framed message", () => unframeMessage(hex("01 00 00"), "x"), /trailing/);
-  rejects("a duplicate transport parameter", () => decodeTransportParameters(hex("04 01 01 04 01 02")), /duplicate/);
-  rejects("a transport parameter value that is not one varint", () => decodeTransportParameters(hex("04 02 01 01")));
+  rejects(
+    "a duplicate transport parameter",
+    () => decodeTransportParameters(hex("04 01 01 04 01 02")),
+    /duplicate/,
+  );
+  rejects("a transport parameter value that is not one varint", () =>
+    decodeTransportParameters(hex("04 02 01 01")),
+  );
 });
 
 describe("QMux frame decoding", () => {
@@ -145,7 +207,11 @@ describe("QMux frame decoding", () => {
     ["STOP_SENDING truncated", "qmux-00", "05 03"],
     ["MAX_DATA truncated", "qmux-00", "10 80 20"],
     ["MAX_STREAM_DATA with trailing bytes", "qmux-00", "11 03 01 00"],
-    ["TRANSPORT_PARAMETERS with a length beyond the message", "qmux-00", "ff 51 53 30 0d 0a 0d 0a 10 04 01 01"],
+    [
+      "TRANSPORT_PARAMETERS with a length beyond the message",
+      "qmux-00",
+      "ff 51 53 30 0d 0a 0d 0a 10 04 01 01",
+    ],
     ["a legacy frame type that does not exist", "webtransport", "0a 00 01 20"],
     ["a legacy RESET_STREAM with a final size", "webtransport", "04 03 00 00"],
     ["a legacy STOP_SENDING truncated", "webtransport", "05"],
@@ -165,11 +231,22 @@ describe("QMux frame decoding", () => {
   });
 
   it("parses CONNECTION_CLOSE leniently in every layout", () => {
-    expect(decodeFrame(hex("1c 05 00 02 6f 6b"), "qmux-00")).toEqual({ type: "connection_close", code: 5, reason: "ok" });
+    expect(decodeFrame(hex("1c 05 00 02 6f 6b"), "qmux-00")).toEqual({
+      type: "connection_close",
+      code: 5,
+      reason: "ok",
+    });
     expect(decodeFrame(hex("1d 05"), "qmux-00")).toEqual({ type: "connection_close", code: 5, reason: "" });
     expect(decodeFrame(hex("1d"), "qmux-00")).toEqual({ type: "connection_close", code: 0, reason: "" });
-    expect(decodeFrame(hex("1d 05 ff ff"), "qmux-00")).toEqual({ type: "connection_close", code: 5, reason: "" });
-    expect(decodeFrame(hex("1c 07 ff fe"), "webtransport")).toMatchObject({ type: "connection_close", code: 7 });
+    expect(decodeFrame(hex("1d 05 ff ff"), "qmux-00")).toEqual({
+      type: "connection_close",
+      code: 5,
+      reason: "",
+    });
+    expect(decodeFrame(hex("1c 07 ff fe"), "webtransport")).toMatchObject({
+      type: "connection_close",
+      code: 7,
+    });
   });
 
   it("accepts the OFF bit and unknown transport parameters", () => {
@@ -206,12 +283,18 @@ describe("StreamReader", () => {
 
   it("rejects a stream that ends inside a varint, a message, or a frame", async () => {
     await expect(new StreamReader(chunks("40"), "t").varint("v")).rejects.toThrow(ProtocolViolationError);
-    await expect(new StreamReader(chunks("05 01 02"), "t").message("m", 100)).rejects.toThrow(/stream ended inside/);
-    await expect(new StreamReader(chunks(), "t").chunk(10, "payload")).rejects.toThrow(ProtocolViolationError);
+    await expect(new StreamReader(chunks("05 01 02"), "t").message("m", 100)).rejects.toThrow(
+      /stream ended inside/,
+    );
+    await expect(new StreamReader(chunks(), "t").chunk(10, "payload")).rejects.toThrow(
+      ProtocolViolationError,
+    );
   });
 
   it("rejects a message size above the bound before buffering it", async () => {
-    await expect(new StreamReader(chunks("80 10 00 00"), "t").message("m", 1024)).rejects.toThrow(/exceeds the limit 1024/);
+    await expect(new StreamReader(chunks("80 10 00 00"), "t").message("m", 1024)).rejects.toThrow(
+      /exceeds the limit 1024/,
+    );
   });
 
   it("hands out frame payload chunks as views without copying", async () => {

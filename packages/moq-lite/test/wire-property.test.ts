@@ -121,7 +121,13 @@ describe("message codecs round-trip", () => {
             expect(update).toEqual({ priority: prio, ordered, maxLatencyMs, startGroup, endGroup });
             const ok = encodeSubscribeOk(full, v);
             expect(ok[0]).toBe(0); // the lite-03+ response type
-            expect(decodeSubscribeOk(body(ok.subarray(1)), v)).toEqual({ priority: prio, ordered, maxLatencyMs, startGroup, endGroup });
+            expect(decodeSubscribeOk(body(ok.subarray(1)), v)).toEqual({
+              priority: prio,
+              ordered,
+              maxLatencyMs,
+              startGroup,
+              endGroup,
+            });
           }
         },
       ),
@@ -130,17 +136,29 @@ describe("message codecs round-trip", () => {
 
   it("ANNOUNCE_PLEASE / ANNOUNCE / ANNOUNCE_INIT", () => {
     fc.assert(
-      fc.property(version, path, fc.boolean(), fc.array(small, { maxLength: 8 }), fc.array(path, { maxLength: 20 }), (v, p, active, hops, suffixes) => {
-        expect(decodeAnnouncePlease(body(encodeAnnouncePlease({ prefix: p, excludeHop: 3 }, v)), v)).toEqual({
-          prefix: p,
-          excludeHop: v === Version.Lite04 ? 3 : 0,
-        });
-        const announce = decodeAnnounce(body(encodeAnnounce({ active, suffix: p, hops }, v)), v);
-        expect(announce.active).toBe(active);
-        expect(announce.suffix).toBe(p);
-        expect(announce.hops).toEqual(v === Version.Lite04 ? hops : v === Version.Lite03 ? hops.map(() => 0) : []);
-        if (isSetupEra(v)) expect(decodeAnnounceInit(body(encodeAnnounceInit({ suffixes }, v)), v)).toEqual({ suffixes });
-      }),
+      fc.property(
+        version,
+        path,
+        fc.boolean(),
+        fc.array(small, { maxLength: 8 }),
+        fc.array(path, { maxLength: 20 }),
+        (v, p, active, hops, suffixes) => {
+          expect(
+            decodeAnnouncePlease(body(encodeAnnouncePlease({ prefix: p, excludeHop: 3 }, v)), v),
+          ).toEqual({
+            prefix: p,
+            excludeHop: v === Version.Lite04 ? 3 : 0,
+          });
+          const announce = decodeAnnounce(body(encodeAnnounce({ active, suffix: p, hops }, v)), v);
+          expect(announce.active).toBe(active);
+          expect(announce.suffix).toBe(p);
+          expect(announce.hops).toEqual(
+            v === Version.Lite04 ? hops : v === Version.Lite03 ? hops.map(() => 0) : [],
+          );
+          if (isSetupEra(v))
+            expect(decodeAnnounceInit(body(encodeAnnounceInit({ suffixes }, v)), v)).toEqual({ suffixes });
+        },
+      ),
     );
   });
 
@@ -148,7 +166,9 @@ describe("message codecs round-trip", () => {
     fc.assert(
       fc.property(
         fc.array(fc.integer({ min: 0, max: 0xffff_ffff }), { maxLength: 8 }),
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 1000 }), fc.bigInt({ min: 0n, max: 1n << 40n })), { maxLength: 6 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 1000 }), fc.bigInt({ min: 0n, max: 1n << 40n })), {
+          maxLength: 6,
+        }),
         u53,
         u53,
         path,
@@ -165,13 +185,17 @@ describe("message codecs round-trip", () => {
           expect(decodeServerSetup(server.subarray(3))).toEqual({ version: a, parameters });
           const group = encodeGroupStreamHeader({ subscribeId: a, sequence: b });
           expect(decodeGroupHeader(body(group.subarray(1)))).toEqual({ subscribeId: a, sequence: b });
-          expect(decodeProbe(body(encodeProbe({ bitrate: a, rttMs: 5 }, Version.Lite04)), Version.Lite04)).toEqual({
+          expect(
+            decodeProbe(body(encodeProbe({ bitrate: a, rttMs: 5 }, Version.Lite04)), Version.Lite04),
+          ).toEqual({
             bitrate: a,
             rttMs: 5,
           });
           const fetch = { broadcast: p, track, priority: prio, group: b };
           expect(decodeFetch(body(encodeFetch(fetch, Version.Lite03)), Version.Lite03)).toEqual(fetch);
-          expect(decodeGoaway(body(encodeGoaway({ uri: track }, Version.Lite04)), Version.Lite04)).toEqual({ uri: track });
+          expect(decodeGoaway(body(encodeGoaway({ uri: track }, Version.Lite04)), Version.Lite04)).toEqual({
+            uri: track,
+          });
           const tp = {
             maxData: a,
             maxStreamDataBidiLocal: b,
@@ -189,9 +213,20 @@ describe("message codecs round-trip", () => {
 
   it("STREAM frames in both framings", () => {
     fc.assert(
-      fc.property(fc.constantFrom("qmux-00", "webtransport" as const), u53, fc.uint8Array({ maxLength: 300 }), fc.boolean(), (framing, id, data, fin) => {
-        expect(decodeFrame(encodeStreamFrame(framing, id, data, fin), framing)).toEqual({ type: "stream", id, data, fin });
-      }),
+      fc.property(
+        fc.constantFrom("qmux-00", "webtransport" as const),
+        u53,
+        fc.uint8Array({ maxLength: 300 }),
+        fc.boolean(),
+        (framing, id, data, fin) => {
+          expect(decodeFrame(encodeStreamFrame(framing, id, data, fin), framing)).toEqual({
+            type: "stream",
+            id,
+            data,
+            fin,
+          });
+        },
+      ),
     );
   });
 });
@@ -234,17 +269,24 @@ describe("decoders never throw anything but MoqError", () => {
   });
 
   it("on mutated valid messages", () => {
-    const valid = encodeSubscribe({ id: 3, broadcast: "live/cam0", track: "video", priority: 60, ordered: true, maxLatencyMs: 9 }, Version.Lite03);
+    const valid = encodeSubscribe(
+      { id: 3, broadcast: "live/cam0", track: "video", priority: 60, ordered: true, maxLatencyMs: 9 },
+      Version.Lite03,
+    );
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: valid.byteLength - 1 }), fc.integer({ min: 0, max: 255 }), (index, value) => {
-        const mutated = valid.slice();
-        mutated[index] = value;
-        try {
-          decodeSubscribe(unframeMessage(mutated, "SUBSCRIBE"), Version.Lite03);
-        } catch (err) {
-          expect(err).toBeInstanceOf(MoqError);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: valid.byteLength - 1 }),
+        fc.integer({ min: 0, max: 255 }),
+        (index, value) => {
+          const mutated = valid.slice();
+          mutated[index] = value;
+          try {
+            decodeSubscribe(unframeMessage(mutated, "SUBSCRIBE"), Version.Lite03);
+          } catch (err) {
+            expect(err).toBeInstanceOf(MoqError);
+          }
+        },
+      ),
     );
   });
 });

@@ -188,7 +188,9 @@ describe("§7.3 Subscribe", () => {
 
   it("#17 the same on lite-03/04 with the 0.2.2 defaults", () => {
     // … 64 priority | 00 ordered | 00 max_latency | 00 start_group | 00 end_group
-    const vector = hex("02 1c 00 08 64 65 6d 6f 2f 62 62 62 0c 63 61 74 61 6c 6f 67 2e 6a 73 6f 6e 64 00 00 00 00");
+    const vector = hex(
+      "02 1c 00 08 64 65 6d 6f 2f 62 62 62 0c 63 61 74 61 6c 6f 67 2e 6a 73 6f 6e 64 00 00 00 00",
+    );
     const msg = { id: 0, broadcast: "demo/bbb", track: "catalog.json", priority: 100 };
     for (const version of [Lite03, Lite04]) {
       expect(concat(streamType(2), encodeSubscribe(msg, version))).toEqual(vector);
@@ -205,17 +207,35 @@ describe("§7.3 Subscribe", () => {
   it("#18/#19 SUBSCRIBE as seen live in both directions", () => {
     // #18: client → relay, id 0, "bbb"/"video", priority 60 (3c)
     const v18 = hex("02 0c 00 03 62 62 62 05 76 69 64 65 6f 3c");
-    expect(concat(streamType(2), encodeSubscribe({ id: 0, broadcast: "bbb", track: "video", priority: 60 }, Lite02))).toEqual(v18);
+    expect(
+      concat(
+        streamType(2),
+        encodeSubscribe({ id: 0, broadcast: "bbb", track: "video", priority: 60 }, Lite02),
+      ),
+    ).toEqual(v18);
     // #19: relay → client, id 7, "mybcast"/"t", priority 100, answered with 00
     const v19 = hex("02 0c 07 07 6d 79 62 63 61 73 74 01 74 64");
-    expect(decodeSubscribe(body(v19.subarray(1)), Lite02)).toEqual({ id: 7, broadcast: "mybcast", track: "t", priority: 100 });
+    expect(decodeSubscribe(body(v19.subarray(1)), Lite02)).toEqual({
+      id: 7,
+      broadcast: "mybcast",
+      track: "t",
+      priority: 100,
+    });
     expect(encodeSubscribeOk({ priority: 100 }, Lite02)).toEqual(hex("00"));
   });
 
   it("#20 SUBSCRIBE lite-03: ordered, start group 5, max latency 500 ms", () => {
     // 11 size 17 | 01 id | "bbb" | "video" | 3c prio | 01 ordered | 41 f4 latency 500 | 06 start 5+1 | 00 end
     const vector = hex("11 01 03 62 62 62 05 76 69 64 65 6f 3c 01 41 f4 06 00");
-    const msg = { id: 1, broadcast: "bbb", track: "video", priority: 60, ordered: true, maxLatencyMs: 500, startGroup: 5 };
+    const msg = {
+      id: 1,
+      broadcast: "bbb",
+      track: "video",
+      priority: 60,
+      ordered: true,
+      maxLatencyMs: 500,
+      startGroup: 5,
+    };
     expect(encodeSubscribe(msg, Lite03)).toEqual(vector);
     expect(decodeSubscribe(body(vector), Lite03)).toEqual({ ...msg, endGroup: undefined });
   });
@@ -229,7 +249,10 @@ describe("§7.3 Subscribe", () => {
     const v21c = hex("00 05 64 01 00 00 00");
     for (const version of [Lite03, Lite04]) {
       expect(encodeSubscribeOk({ priority: 100, ordered: true }, version)).toEqual(v21c);
-      expect(decodeSubscribeOk(body(v21c.subarray(1)), version)).toMatchObject({ priority: 100, ordered: true });
+      expect(decodeSubscribeOk(body(v21c.subarray(1)), version)).toMatchObject({
+        priority: 100,
+        ordered: true,
+      });
     }
   });
 
@@ -244,7 +267,10 @@ describe("§7.3 Subscribe", () => {
     expect(decodeSubscribeUpdate(hex("05"), Lite02)).toEqual({ priority: 5 });
     // #23b: 05 size | 05 prio | 01 ordered | 00 latency | 00 start | 00 end
     expect(encodeSubscribeUpdate({ priority: 5 }, Lite03)).toEqual(hex("05 05 01 00 00 00"));
-    expect(decodeSubscribeUpdate(hex("05 01 00 00 00"), Lite03)).toMatchObject({ priority: 5, ordered: true });
+    expect(decodeSubscribeUpdate(hex("05 01 00 00 00"), Lite03)).toMatchObject({
+      priority: 5,
+      ordered: true,
+    });
   });
 });
 
@@ -252,16 +278,20 @@ describe("§7.4 Groups and frames", () => {
   it("#24 group stream: type, GROUP{0,0}, FRAME 'hello'", () => {
     // 00 uni type | 02 size | 00 subscribe_id | 00 sequence | 05 frame length | "hello"
     const vector = hex("00 02 00 00 05 68 65 6c 6c 6f");
-    expect(concat(encodeGroupStreamHeader({ subscribeId: 0, sequence: 0 }), encodeFrameHeader(5), ascii("hello"))).toEqual(
-      vector,
-    );
+    expect(
+      concat(encodeGroupStreamHeader({ subscribeId: 0, sequence: 0 }), encodeFrameHeader(5), ascii("hello")),
+    ).toEqual(vector);
     expect(decodeGroupHeader(hex("00 00"))).toEqual({ subscribeId: 0, sequence: 0 });
   });
 
   it("#25 a client-published group on uni 2 with subscribe id 7", () => {
     const vector = hex("00 02 07 00 11 66 72 61 6d 65 2d 66 72 6f 6d 2d 63 6c 69 65 6e 74");
     expect(
-      concat(encodeGroupStreamHeader({ subscribeId: 7, sequence: 0 }), encodeFrameHeader(17), ascii("frame-from-client")),
+      concat(
+        encodeGroupStreamHeader({ subscribeId: 7, sequence: 0 }),
+        encodeFrameHeader(17),
+        ascii("frame-from-client"),
+      ),
     ).toEqual(vector);
   });
 
@@ -285,7 +315,9 @@ describe("§7.5 PROBE, GOAWAY, FETCH", () => {
   it("#29 open GOAWAY (lite-04)", () => {
     // 05 stream type | 14 size 20 | 13 uri length 19 | "https://b.example/x"
     const vector = hex("05 14 13 68 74 74 70 73 3a 2f 2f 62 2e 65 78 61 6d 70 6c 65 2f 78");
-    expect(concat(streamType(StreamType.Goaway), encodeGoaway({ uri: "https://b.example/x" }, Lite04))).toEqual(vector);
+    expect(
+      concat(streamType(StreamType.Goaway), encodeGoaway({ uri: "https://b.example/x" }, Lite04)),
+    ).toEqual(vector);
     expect(decodeGoaway(body(vector.subarray(1)), Lite04)).toEqual({ uri: "https://b.example/x" });
   });
 
@@ -320,13 +352,28 @@ describe("§7.6 QMux qmux-00", () => {
     expect(encodeStreamFrame("qmux-00", 0, hex("20"), false)).toEqual(hex("0a 00 01 20")); // type | id 0 | len 1 | data
     expect(encodeStreamFrame("qmux-00", 3, hex("00 02 00 00"), true)).toEqual(hex("0b 03 04 00 02 00 00"));
     expect(encodeStreamFrame("qmux-00", 1, hex(""), true)).toEqual(hex("0b 01 00"));
-    expect(decodeFrame(hex("0a 00 01 20"), "qmux-00")).toEqual({ type: "stream", id: 0, data: hex("20"), fin: false });
-    expect(decodeFrame(hex("0b 01 00"), "qmux-00")).toEqual({ type: "stream", id: 1, data: hex(""), fin: true });
+    expect(decodeFrame(hex("0a 00 01 20"), "qmux-00")).toEqual({
+      type: "stream",
+      id: 0,
+      data: hex("20"),
+      fin: false,
+    });
+    expect(decodeFrame(hex("0b 01 00"), "qmux-00")).toEqual({
+      type: "stream",
+      id: 1,
+      data: hex(""),
+      fin: true,
+    });
   });
 
   it("#35/#36 RESET_STREAM and STOP_SENDING", () => {
     expect(encodeResetStream("qmux-00", 3, 0, 0)).toEqual(hex("04 03 00 00")); // id | code | final size
-    expect(decodeFrame(hex("04 03 00 00"), "qmux-00")).toEqual({ type: "reset_stream", id: 3, code: 0, finalSize: 0 });
+    expect(decodeFrame(hex("04 03 00 00"), "qmux-00")).toEqual({
+      type: "reset_stream",
+      id: 3,
+      code: 0,
+      finalSize: 0,
+    });
     expect(encodeStopSending(3, 0)).toEqual(hex("05 03 00"));
     expect(decodeFrame(hex("05 03 00"), "qmux-00")).toEqual({ type: "stop_sending", id: 3, code: 0 });
   });
@@ -337,16 +384,28 @@ describe("§7.6 QMux qmux-00", () => {
     // #37c: 43 ea code 1002 | 00 frame type | 0f "frame too large"
     const v37c = hex("1d 43 ea 00 0f 66 72 61 6d 65 20 74 6f 6f 20 6c 61 72 67 65");
     expect(encodeConnectionClose("qmux-00", 1002, "frame too large")).toEqual(v37c);
-    expect(decodeFrame(v37c, "qmux-00")).toEqual({ type: "connection_close", code: 1002, reason: "frame too large" });
+    expect(decodeFrame(v37c, "qmux-00")).toEqual({
+      type: "connection_close",
+      code: 1002,
+      reason: "frame too large",
+    });
     // 0.3.3 sends 0x1d without the frame-type field; the lenient parser still finds the reason.
-    expect(decodeFrame(hex("1d 00 03 62 79 65"), "qmux-00")).toEqual({ type: "connection_close", code: 0, reason: "bye" });
+    expect(decodeFrame(hex("1d 00 03 62 79 65"), "qmux-00")).toEqual({
+      type: "connection_close",
+      code: 0,
+      reason: "bye",
+    });
   });
 
   it("#38 MAX_DATA, MAX_STREAM_DATA, MAX_STREAMS", () => {
     expect(encodeMaxData(2_097_152)).toEqual(hex("10 80 20 00 00"));
     expect(decodeFrame(hex("10 80 20 00 00"), "qmux-00")).toEqual({ type: "max_data", max: 2_097_152 });
     expect(encodeMaxStreamData(3, 524_288)).toEqual(hex("11 03 80 08 00 00"));
-    expect(decodeFrame(hex("11 03 80 08 00 00"), "qmux-00")).toEqual({ type: "max_stream_data", id: 3, max: 524_288 });
+    expect(decodeFrame(hex("11 03 80 08 00 00"), "qmux-00")).toEqual({
+      type: "max_stream_data",
+      id: 3,
+      max: 524_288,
+    });
     expect(encodeMaxStreams(true, 150)).toEqual(hex("12 40 96"));
     expect(encodeMaxStreams(false, 150)).toEqual(hex("13 40 96"));
     expect(decodeFrame(hex("13 40 96"), "qmux-00")).toEqual({ type: "max_streams", bidi: false, max: 150 });
@@ -363,7 +422,11 @@ describe("§7.7 legacy 'webtransport' framing", () => {
     expect(encodeConnectionClose("webtransport", 0, "")).toEqual(hex("1d 00")); // #39f
     const v39g = hex("1d 43 ea 66 72 61 6d 65 20 74 6f 6f 20 6c 61 72 67 65"); // #39g
     expect(encodeConnectionClose("webtransport", 1002, "frame too large")).toEqual(v39g);
-    expect(decodeFrame(v39g, "webtransport")).toEqual({ type: "connection_close", code: 1002, reason: "frame too large" });
+    expect(decodeFrame(v39g, "webtransport")).toEqual({
+      type: "connection_close",
+      code: 1002,
+      reason: "frame too large",
+    });
     expect(decodeFrame(hex("09 03 00 02 00 00"), "webtransport")).toEqual({
       type: "stream",
       id: 3,
@@ -387,10 +450,24 @@ describe("§7.8 misc", () => {
 
   it("#41 the subprotocols 0.2.2 offers, and what the relay selects", () => {
     expect(offeredSubprotocols(["qmux-00", "webtransport"])).toEqual(["qmux-00", "webtransport"]);
-    expect(selectSubprotocol(["qmux-00", "webtransport"])).toEqual({ subprotocol: "qmux-00", framing: "qmux-00", protocol: "" });
-    expect(selectSubprotocol(["qmux-00", "webtransport"], ["webtransport"])?.subprotocol).toBe("webtransport");
+    expect(selectSubprotocol(["qmux-00", "webtransport"])).toEqual({
+      subprotocol: "qmux-00",
+      framing: "qmux-00",
+      protocol: "",
+    });
+    expect(selectSubprotocol(["qmux-00", "webtransport"], ["webtransport"])?.subprotocol).toBe(
+      "webtransport",
+    );
     // @moq/net 0.2.8 offers app-prefixed forms first; a relay without lite-03/04 picks bare qmux-00.
-    const net = ["qmux-02.moq-lite-05", "qmux-00.moq-lite-04", "qmux-00.moql", "qmux-02", "qmux-01", "qmux-00", "webtransport"];
+    const net = [
+      "qmux-02.moq-lite-05",
+      "qmux-00.moq-lite-04",
+      "qmux-00.moql",
+      "qmux-02",
+      "qmux-01",
+      "qmux-00",
+      "webtransport",
+    ];
     expect(selectSubprotocol(net)?.subprotocol).toBe("qmux-00");
     expect(selectSubprotocol(net, undefined, ["moq-lite-04"])).toEqual({
       subprotocol: "qmux-00.moq-lite-04",
@@ -401,7 +478,9 @@ describe("§7.8 misc", () => {
   });
 
   it("#42/#43 legacy hang frames: varint timestamp (µs) then payload", () => {
-    expect(concat(encodeVarint(33_333), hex("00 00 00 02 09 f0"))).toEqual(hex("80 00 82 35 00 00 00 02 09 f0"));
+    expect(concat(encodeVarint(33_333), hex("00 00 00 02 09 f0"))).toEqual(
+      hex("80 00 82 35 00 00 00 02 09 f0"),
+    );
     const v43 = hex("80 0f 42 40 01 02 03");
     expect(readVarintAt(v43, 0)).toBe(1_000_000);
     expect(v43.subarray(4)).toEqual(hex("01 02 03"));
