@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { type BroadcastConsumer, OriginProducer, type TrackConsumer } from "@lvqr/moq-lite";
 import { describe, expect, test } from "vitest";
 import {
@@ -222,6 +226,67 @@ describe("BroadcastPublisher with the fixture", () => {
       const pts = samples.map((s) => s.sample.timestamp).sort((a, b) => a - b);
       const step = kind === "video" ? 1e6 / 30 : (1024 * 1e6) / 48000;
       for (let i = 1; i < pts.length; i++) expect(Math.abs(pts[i]! - pts[i - 1]! - step)).toBeLessThan(1200);
+    }
+  });
+
+  test("ffprobe plays what was published: catalog init + track, and any 0.mp4 group alone", async () => {
+    const origin = new OriginProducer();
+    const feed = feedFixture(origin, "live/probe", { keepOpen: true });
+    const reads = drainAll(origin.consume().consume("live/probe")!, ["video", "audio", "0.mp4", "1.mp4"]);
+    await feed.done;
+    const catalog = feed.publisher.catalog!;
+    feed.publisher.close();
+    const dir = mkdtempSync(path.join(os.tmpdir(), "lvqr-publish-probe-"));
+    const probe = (name: string, parts: Uint8Array[]) => {
+      const file = path.join(dir, name);
+      writeFileSync(file, Buffer.concat(parts));
+      const out = execFileSync(
+        "ffprobe",
+        [
+          "-v",
+          "error",
+          "-count_frames",
+          "-of",
+          "json",
+          "-show_entries",
+          "stream=codec_name,width,height,sample_rate,channels,nb_read_frames",
+          file,
+        ],
+        { encoding: "utf8" },
+      );
+      return JSON.parse(out).streams[0];
+    };
+    try {
+      const video = (await reads["video"]!).flatMap((g) => g.frames.map((f) => f.bytes));
+      expect(probe("video.mp4", [selectCmafRendition(catalog, "video")!.init, ...video])).toMatchObject({
+        codec_name: "h264",
+        width: 640,
+        height: 360,
+        nb_read_frames: "192",
+      });
+      const audio = (await reads["audio"]!).flatMap((g) => g.frames.map((f) => f.bytes));
+      expect(probe("audio.mp4", [selectCmafRendition(catalog, "audio")!.init, ...audio])).toMatchObject({
+        codec_name: "aac",
+        sample_rate: "48000",
+        channels: 2,
+        nb_read_frames: "300",
+      });
+      const gop = (await reads["0.mp4"]!)[3]!;
+      expect(
+        probe(
+          "gop.mp4",
+          gop.frames.map((f) => f.bytes),
+        ),
+      ).toMatchObject({ codec_name: "h264", nb_read_frames: "30" });
+      const aacGroup = (await reads["1.mp4"]!)[100]!;
+      expect(
+        probe(
+          "aac.mp4",
+          aacGroup.frames.map((f) => f.bytes),
+        ),
+      ).toMatchObject({ codec_name: "aac", nb_read_frames: "1" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
