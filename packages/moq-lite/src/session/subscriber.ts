@@ -8,6 +8,7 @@
  */
 import { MoqError, NotFoundError, ProtocolViolationError, toMoqError, WireErrorCode } from "../error.ts";
 import { type BroadcastConsumer, BroadcastProducer, type TrackRequest } from "../model/broadcast.ts";
+import type { FrameProducer } from "../model/frame.ts";
 import type { OriginProducer } from "../model/origin.ts";
 import type { TrackProducer } from "../model/track.ts";
 import { joinPath, normalizePath } from "../path.ts";
@@ -323,21 +324,25 @@ export class SessionSubscriber {
       return;
     }
     up.groups.add(reader);
+    let frame: FrameProducer | undefined;
     try {
       for (;;) {
         if (await reader.done()) break;
         const size = await reader.varint("frame size", ctx.limits.maxFrameBytes);
-        const frame = group.createFrame(size, { ingestTimeMs: Date.now() });
+        frame = group.createFrame(size, { ingestTimeMs: Date.now() });
         let remaining = size;
         while (remaining > 0) {
           const chunk = await reader.chunk(remaining, "frame payload");
           frame.write(chunk);
           remaining -= chunk.byteLength;
         }
+        frame = undefined;
       }
       group.close();
     } catch (err) {
       const error = toMoqError(err);
+      // Readers of a half-received frame must see the failure too, not wait for bytes forever.
+      frame?.abort(error);
       group.abort(error);
       if (isViolation(err)) throw err;
       if (!up.cancelled) reader.stop(WireErrorCode.Cancel);
