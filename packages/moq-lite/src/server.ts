@@ -258,12 +258,14 @@ export class MoqServer {
     if (this.#closing) return rejectUpgrade(socket, 503, "server is shutting down");
     if (req.headers.upgrade?.toLowerCase() !== "websocket")
       return rejectUpgrade(socket, 400, "expected a WebSocket upgrade");
-    const url = new URL(req.url ?? "/", "http://localhost");
-    const root = parseSessionRoot(url.pathname);
+    // Validate the path as sent: URL parsing would silently resolve "..".
+    const rawPath = (req.url ?? "/").split("?")[0]!;
+    const root = parseSessionRoot(rawPath);
     if (root === undefined) {
-      this.#logger.info({ remoteAddress, path: url.pathname }, "moq connection refused: invalid path");
-      return rejectUpgrade(socket, 400, `invalid session path ${JSON.stringify(url.pathname)}`);
+      this.#logger.info({ remoteAddress, path: rawPath }, "moq connection refused: invalid path");
+      return rejectUpgrade(socket, 400, `invalid session path ${JSON.stringify(rawPath)}`);
     }
+    const url = new URL(req.url ?? "/", "http://localhost");
     const offered = (req.headers["sec-websocket-protocol"] ?? "")
       .split(",")
       .filter((value) => value.trim() !== "");
