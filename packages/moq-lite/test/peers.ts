@@ -12,7 +12,9 @@ import {
 } from "@lvqr/moq-lite";
 import * as Lite from "@moq/lite";
 import * as Net from "@moq/net";
-import { waitUntil } from "./helpers.ts";
+import QmuxSession from "@moq/qmux";
+import { expect } from "vitest";
+import { patternBytes, sleep, waitUntil } from "./helpers.ts";
 
 /** Writes groups to one published track once someone subscribes. */
 export interface TrackWriter {
@@ -63,8 +65,19 @@ function background(task: () => Promise<void>): void {
 
 // ---- @moq/lite 0.2.2 ----
 
-async function litePublisher(url: string): Promise<PublisherPeer> {
-  const conn = await Lite.Connection.connect(new URL(url));
+/**
+ * Connects @moq/lite 0.2.2. With `appProtocol` (e.g. "moq-lite-04") it brings its own qmux 0.0.6
+ * session offering `qmux-00.<app>`, which is how the client reaches lite-03/04 over WebSocket.
+ */
+async function liteConnect(url: string, appProtocol?: string): Promise<Lite.Connection.Established> {
+  if (!appProtocol) return Lite.Connection.connect(new URL(url));
+  const transport = new QmuxSession(new URL(url), { protocols: [appProtocol] });
+  await transport.ready;
+  return Lite.Connection.connect(new URL(url), { transport: transport as unknown as WebTransport });
+}
+
+async function litePublisher(url: string, appProtocol?: string): Promise<PublisherPeer> {
+  const conn = await liteConnect(url, appProtocol);
   const broadcasts: Lite.Broadcast[] = [];
   return {
     publish(path, names) {
@@ -102,8 +115,8 @@ async function litePublisher(url: string): Promise<PublisherPeer> {
   };
 }
 
-async function liteSubscriber(url: string): Promise<SubscriberPeer> {
-  const conn = await Lite.Connection.connect(new URL(url));
+async function liteSubscriber(url: string, appProtocol?: string): Promise<SubscriberPeer> {
+  const conn = await liteConnect(url, appProtocol);
   const seen = new Set<string>();
   const announced = conn.announced(Lite.Path.empty());
   background(async () => {
@@ -219,8 +232,13 @@ async function netSubscriber(url: string): Promise<SubscriberPeer> {
 
 // ---- this package ----
 
-async function lvqrPublisher(url: string, framings?: readonly Framing[]): Promise<PublisherPeer> {
-  const client: MoqClient = await connectMoq(url, { framings, announceInterest: [] });
+async function lvqrPublisher(
+  url: string,
+  framings?: readonly Framing[],
+  appProtocol?: string,
+): Promise<PublisherPeer> {
+  const appProtocols = appProtocol ? [appProtocol] : [];
+  const client: MoqClient = await connectMoq(url, { framings, appProtocols, announceInterest: [] });
   const broadcasts: BroadcastProducer[] = [];
   return {
     publish(path, names) {
@@ -252,8 +270,12 @@ async function lvqrPublisher(url: string, framings?: readonly Framing[]): Promis
   };
 }
 
-async function lvqrSubscriber(url: string, framings?: readonly Framing[]): Promise<SubscriberPeer> {
-  const client = await connectMoq(url, { framings });
+async function lvqrSubscriber(
+  url: string,
+  framings?: readonly Framing[],
+  appProtocol?: string,
+): Promise<SubscriberPeer> {
+  const client = await connectMoq(url, { framings, appProtocols: appProtocol ? [appProtocol] : [] });
   return {
     waitAnnounced: async (path, timeoutMs = 10_000) => {
       await client.waitForBroadcast(path, { timeoutMs });
@@ -282,19 +304,25 @@ async function lvqrSubscriber(url: string, framings?: readonly Framing[]): Promi
   };
 }
 
-/** Connects a publishing client of `kind`. `framings` only steers our own client. */
+/** How to connect: `framings` steers our own client; `appProtocol` asks for lite-03/04 (@moq/lite and ours). */
+export interface PeerOptions {
+  readonly framings?: readonly Framing[];
+  readonly appProtocol?: string;
+}
+
+/** Connects a publishing client of `kind`. */
 export function connectPublisher(
   kind: PeerKind,
   url: string,
-  framings?: readonly Framing[],
+  options: PeerOptions = {},
 ): Promise<PublisherPeer> {
   switch (kind) {
     case "lite-0.2.2":
-      return litePublisher(url);
+      return litePublisher(url, options.appProtocol);
     case "net-0.2.8":
       return netPublisher(url);
     case "lvqr":
-      return lvqrPublisher(url, framings);
+      return lvqrPublisher(url, options.framings, options.appProtocol);
   }
 }
 
@@ -302,14 +330,67 @@ export function connectPublisher(
 export function connectSubscriber(
   kind: PeerKind,
   url: string,
-  framings?: readonly Framing[],
+  options: PeerOptions = {},
 ): Promise<SubscriberPeer> {
   switch (kind) {
     case "lite-0.2.2":
-      return liteSubscriber(url);
+      return liteSubscriber(url, options.appProtocol);
     case "net-0.2.8":
       return netSubscriber(url);
     case "lvqr":
-      return lvqrSubscriber(url, framings);
+      return lvqrSubscriber(url, options.framings, options.appProtocol);
   }
+}
+
+const VIDEO_GROUPS = 30;
+const AUDIO_GROUPS = 60;
+
+function videoGroup(index: number): Uint8Array[] {
+  if (index === 0) return [patternBytes(650_000, 1), patternBytes(1000, 2), patternBytes(5000, 3)];
+  return [0, 1, 2].map((f) => patternBytes(100 + ((index * 7919 + f * 104729) % 20_000), index * 10 + f));
+}
+
+function audioGroup(index: number): Uint8Array[] {
+  return [patternBytes(200 + (index % 200), 100_000 + index)];
+}
+
+/**
+ * The interop scenario: `publisherKind` publishes "bbb" with a video track (30 groups, one of
+ * them holding a 650 kB frame) and an audio track (60 one-frame groups); `subscriberKind` finds
+ * it with announced(""), subscribes to both, and must receive every group byte-exact.
+ */
+export async function relayScenario(
+  url: string,
+  publisherKind: PeerKind,
+  subscriberKind: PeerKind,
+  options: PeerOptions,
+  cleanups: Array<() => unknown>,
+): Promise<void> {
+  const publisher = await connectPublisher(publisherKind, url, options);
+  cleanups.push(() => publisher.close());
+  const writers = publisher.publish("bbb", ["video", "audio"]);
+
+  const subscriber = await connectSubscriber(subscriberKind, url, options);
+  cleanups.push(() => subscriber.close());
+  await subscriber.waitAnnounced("bbb");
+  const video = subscriber.subscribe("bbb", "video", 60);
+  const audio = subscriber.subscribe("bbb", "audio", 80);
+  await writers.video!.waitSubscribed();
+  await writers.audio!.waitSubscribed();
+
+  // Paced like a live source.
+  for (let i = 0; i < AUDIO_GROUPS; i++) {
+    if (i < VIDEO_GROUPS) writers.video!.writeGroup(videoGroup(i));
+    writers.audio!.writeGroup(audioGroup(i));
+    await sleep(3);
+  }
+  await video.waitFor(VIDEO_GROUPS);
+  await audio.waitFor(AUDIO_GROUPS);
+
+  expect([...video.groups.keys()].sort((a, b) => a - b)).toEqual([...Array(VIDEO_GROUPS).keys()]);
+  for (let i = 0; i < VIDEO_GROUPS; i++)
+    expect(video.groups.get(i), `video group ${i}`).toEqual(videoGroup(i));
+  expect([...audio.groups.keys()].sort((a, b) => a - b)).toEqual([...Array(AUDIO_GROUPS).keys()]);
+  for (let i = 0; i < AUDIO_GROUPS; i++)
+    expect(audio.groups.get(i), `audio group ${i}`).toEqual(audioGroup(i));
 }
