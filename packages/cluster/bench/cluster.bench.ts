@@ -245,7 +245,12 @@ async function partition(url: string, port: number): Promise<FaultRun> {
   await sleep(1000 + Math.random() * RENEW_MS);
   const cutAt = Date.now();
   proxy.blackhole(true);
-  const stepdown = await a.waitFor((r) => r.type === "stepdown", 2 * LEASE_MS);
+  await a.waitFor((r) => r.type === "stepdown", 2 * LEASE_MS);
+  // Ownership ends at the deadline of the last successful renew (isOwner() reads the clock).
+  const confirmations = a.reports.filter(
+    (r) => (r.type === "renewed" || r.type === "acquired") && r.wall <= cutAt,
+  );
+  const deadlineWall = confirmations.at(-1)!["deadlineWall"] as number;
   const acquired = await b.waitFor((r) => r.type === "acquired", 3 * LEASE_MS);
   proxy.blackhole(false);
   await a.waitFor((r) => r.type === "lost", 5000).catch(() => undefined);
@@ -253,7 +258,7 @@ async function partition(url: string, port: number): Promise<FaultRun> {
   await proxy.close();
   return {
     peerOwnsMs: acquired.wall - cutAt,
-    extra: { stepdownMs: stepdown.wall - cutAt, gapMs: acquired.wall - stepdown.wall },
+    extra: { stepdownMs: deadlineWall - cutAt, gapMs: acquired.wall - deadlineWall },
   };
 }
 

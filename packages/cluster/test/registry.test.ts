@@ -49,13 +49,22 @@ describe("CapacityMeter", () => {
   it("measures CPU of a busy and an idle interval", async () => {
     const meter = new CapacityMeter();
     meter.sample();
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
     burnCpu(400);
     const busy = meter.sample();
+    const cpu1 = process.cpuUsage(cpu0);
+    const wall1 = performance.now();
     await sleep(400);
     const idle = meter.sample();
-    expect(busy.cpuPct).toBeGreaterThan(60);
+    // Cross-checked against an independent reading of the same interval (units: µs of CPU over
+    // ms of wall time). On an idle machine this is ~100 %; on a loaded CI box less, hence the
+    // relative checks below.
+    const expected = ((cpu1.user + cpu1.system) / 1000 / (wall1 - wall0)) * 100;
+    expect(Math.abs(busy.cpuPct - expected)).toBeLessThan(10);
+    expect(busy.cpuPct).toBeGreaterThan(15);
     expect(busy.cpuPct).toBeLessThan(200);
-    expect(idle.cpuPct).toBeLessThan(busy.cpuPct / 2);
+    expect(idle.cpuPct).toBeLessThan(busy.cpuPct / 3);
     const rss = process.memoryUsage.rss();
     expect(idle.rssBytes).toBeGreaterThan(rss * 0.8);
     expect(idle.rssBytes).toBeLessThan(rss * 1.2);
@@ -92,11 +101,15 @@ describe("CapacityMeter", () => {
       },
     });
     meter.sample();
+    const start = performance.now();
     total = 500_000;
     await sleep(250);
+    const before = performance.now();
     const sample = meter.sample();
-    expect(sample.bytesOutPerSec).toBeGreaterThan(1_500_000);
-    expect(sample.bytesOutPerSec).toBeLessThan(2_100_000);
+    const after = performance.now();
+    // The meter's interval lies between these two bounds.
+    expect(sample.bytesOutPerSec).toBeLessThanOrEqual(Math.ceil((500_000 * 1000) / (before - start)) + 1);
+    expect(sample.bytesOutPerSec).toBeGreaterThanOrEqual(Math.floor((500_000 * 1000) / (after - start + 5)));
     expect(sample.subscribers).toBe(0);
   });
 });
@@ -130,7 +143,9 @@ describe("NodeRegistry on Redis", () => {
     });
     expect(first[0]!.capacity!.subscribers).toBe(42);
     expect(first[0]!.capacity!.rssBytes).toBeGreaterThan(10_000_000);
-    expect(first[0]!.expiresAtMs - first[0]!.lastSeenMs).toBe(600);
+    // TTL 3 x 200 ms, give or take the millisecond rounding of TIME and PTTL.
+    expect(first[0]!.expiresAtMs - first[0]!.lastSeenMs).toBeGreaterThanOrEqual(598);
+    expect(first[0]!.expiresAtMs - first[0]!.lastSeenMs).toBeLessThanOrEqual(601);
     burnCpu(300);
     await sleep(450);
     const later = (await observer.listNodes())[0]!;

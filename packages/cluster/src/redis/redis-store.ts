@@ -101,6 +101,8 @@ export class RedisStore implements ClusterStore {
   #closed = false;
   #closing: Promise<void> | undefined;
   #droppedEvents = 0;
+  #subscribed = false;
+  readonly #readyWaiters = new Set<() => void>();
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? "lv:";
@@ -139,7 +141,13 @@ export class RedisStore implements ClusterStore {
     // Subscribing on every "ready" covers a first connection that failed (ioredis only re-subscribes
     // channels it had subscribed before); a repeated SUBSCRIBE is harmless.
     this.#subscriber.on("ready", () => {
-      this.#subscriber.subscribe(this.#channel).catch(() => {});
+      this.#subscriber.subscribe(this.#channel).then(
+        () => {
+          this.#subscribed = this.#subscriber.status === "ready";
+          this.#wakeReadyWaiters();
+        },
+        () => {},
+      );
     });
     this.#client.connect().catch(() => {});
     this.#subscriber.connect().catch(() => {});
@@ -160,16 +168,31 @@ export class RedisStore implements ClusterStore {
     return this.#droppedEvents;
   }
 
+  /** True while the pub/sub subscription to the event channel is active. */
+  get subscribed(): boolean {
+    return this.#subscribed;
+  }
+
   /**
-   * Resolves once the store is available, or rejects with `CLUSTER_STORE_UNAVAILABLE` after
-   * `timeoutMs`. Nodes do not need to wait (they work as single nodes meanwhile); tools and tests do.
+   * Resolves once the store is available and subscribed to events, or rejects with
+   * `CLUSTER_STORE_UNAVAILABLE` after `timeoutMs`. Nodes do not need to wait (they work as single
+   * nodes meanwhile); tools and tests do.
    */
   async ready(timeoutMs = 5000): Promise<void> {
-    if (this.available) return;
     this.#checkOpen();
+    if (this.available && this.#subscribed) return;
     await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (this.#closed) {
+          done();
+          reject(new ClusterError("CLUSTER_CLOSED", "the Redis cluster store was closed"));
+        } else if (this.available && this.#subscribed) {
+          done();
+          resolve();
+        }
+      };
       const timer = setTimeout(() => {
-        off();
+        done();
         reject(
           new ClusterError(
             "CLUSTER_STORE_UNAVAILABLE",
@@ -177,14 +200,11 @@ export class RedisStore implements ClusterStore {
           ),
         );
       }, timeoutMs);
-      const off = this.onStateChange((state) => {
-        if (state === "available" || state === "closed") {
-          clearTimeout(timer);
-          off();
-          if (state === "available") resolve();
-          else reject(new ClusterError("CLUSTER_CLOSED", "the Redis cluster store was closed"));
-        }
-      });
+      const done = () => {
+        clearTimeout(timer);
+        this.#readyWaiters.delete(check);
+      };
+      this.#readyWaiters.add(check);
     });
   }
 
@@ -457,7 +477,7 @@ export class RedisStore implements ClusterStore {
    * tests use it to cut exactly this connection (`CLIENT KILL LADDR`) and lose its messages.
    */
   get subscriberLocalPort(): number | undefined {
-    return this.#subscriber.status === "ready" ? this.#subscriber.stream?.localPort : undefined;
+    return this.#subscribed ? this.#subscriber.stream?.localPort : undefined;
   }
 
   async close(): Promise<void> {
@@ -474,6 +494,7 @@ export class RedisStore implements ClusterStore {
       quit(this.#subscriber, this.#operationTimeoutMs),
     ]);
     this.#setState("closed", "closed by the application");
+    this.#wakeReadyWaiters();
     this.#stateListeners.clear();
   }
 
@@ -490,6 +511,7 @@ export class RedisStore implements ClusterStore {
       if (connection === "command") this.#setState("available", "connected");
     });
     const down = (reason: string) => () => {
+      if (connection === "subscriber") this.#subscribed = false;
       if (this.#notReadySince[connection] === 0) this.#notReadySince[connection] = performance.now();
       if (connection === "command" && !this.#closed) this.#setState("unavailable", reason);
     };
@@ -520,6 +542,11 @@ export class RedisStore implements ClusterStore {
         // A listener's failure must not stop the others or the store.
       }
     }
+    this.#wakeReadyWaiters();
+  }
+
+  #wakeReadyWaiters(): void {
+    for (const check of [...this.#readyWaiters]) check();
   }
 
   #onMessage(channel: string, message: string): void {

@@ -130,21 +130,18 @@ export async function redisHarness(server: RedisServer): Promise<StoreHarness> {
   };
 }
 
-/** Waits until the store's pub/sub connection is up. */
+/** Waits until the store's pub/sub subscription is active. */
 export async function waitSubscribed(store: RedisStore, timeoutMs = 5000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (store.subscriberLocalPort === undefined) {
-    if (performance.now() > deadline) throw new Error("pub/sub connection did not come up");
+  while (!store.subscribed) {
+    if (performance.now() > deadline) throw new Error("pub/sub subscription did not come up");
     await sleep(10);
   }
-  // SUBSCRIBE is sent on "ready"; give it a round trip to be registered.
-  await sleep(50);
 }
 
-/** Waits until a store reports available again after an outage (the state may lag the kill). */
+/** Waits until a store answers again after an outage (its state flag may lag the kill). */
 export async function waitAvailable(store: RedisStore, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  // The store may not have noticed the outage yet; wait for a probe to succeed, not just the flag.
   while (performance.now() < deadline) {
     if (store.available) {
       try {
