@@ -92,6 +92,7 @@ export class BroadcastEgress {
   /** Frames that could not be used (malformed, or before their init). */
   droppedFrames = 0;
   #epoch: EpochRecord | undefined;
+  #version = 0;
   #nextEpochId = 0;
   /** False when the next epoch needs a new clock anchor (new instance, timestamp jump). */
   #clockValid = false;
@@ -119,6 +120,16 @@ export class BroadcastEgress {
     };
     this.video = new RenditionTimeline("video", { ...options, aligned: false }, firstMsn.video);
     this.audio = new RenditionTimeline("audio", { ...options, aligned: true }, firstMsn.audio);
+  }
+
+  /** Increases with every change a playlist or manifest could show (a cache key for renders). */
+  get version(): number {
+    return this.#version;
+  }
+
+  #changed(): void {
+    this.#version++;
+    this.signal.notify();
   }
 
   /** The timeline of `kind`. */
@@ -153,14 +164,14 @@ export class BroadcastEgress {
     this.#present.video = false;
     this.#present.audio = false;
     this.#newEpoch(true);
-    this.signal.notify();
+    this.#changed();
   }
 
   /** Marks whether the current instance carries `kind` (from its catalog). */
   setPresent(kind: RenditionKind, present: boolean): void {
     if (this.#present[kind] === present) return;
     this.#present[kind] = present;
-    this.signal.notify();
+    this.#changed();
   }
 
   /**
@@ -176,7 +187,7 @@ export class BroadcastEgress {
       this.#finishOpen();
       this.#newEpoch(false);
     }
-    this.signal.notify();
+    this.#changed();
     return record;
   }
 
@@ -207,7 +218,7 @@ export class BroadcastEgress {
     if (this.ended) return;
     this.#finishOpen();
     this.ended = true;
-    this.signal.notify();
+    this.#changed();
   }
 
   /** Wall-clock Unix ms of media time `seconds` in `epoch`. */
@@ -274,6 +285,9 @@ export class BroadcastEgress {
     for (const part of result.closedParts) {
       for (const listener of this.#listeners) listener.part?.(this, rendition, part);
     }
+    // Every frame can change what a playlist shows (the preload hint follows the open part), but
+    // only completed parts and segments are worth waking held requests for.
+    this.#version++;
     if (changed) this.signal.notify();
   }
 

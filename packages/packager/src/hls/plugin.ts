@@ -179,6 +179,29 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
   const holder = new RequestHolder(options.maxHeldRequests ?? 10_000);
   const hold = holder.hold.bind(holder);
 
+  // Every held client is answered at the same change with the same text: render it once.
+  const rendered = new WeakMap<BroadcastEgress, Map<string, { version: number; text: string }>>();
+  const renderCached = (
+    egress: BroadcastEgress,
+    kind: RenditionKind,
+    query: string,
+    skip?: SkipRequest,
+  ): string => {
+    let cache = rendered.get(egress);
+    if (!cache) {
+      cache = new Map();
+      rendered.set(egress, cache);
+    }
+    const key = `${kind}\n${skip ?? ""}\n${query}`;
+    const hit = cache.get(key);
+    if (hit && hit.version === egress.version) return hit.text;
+    const text = renderMediaPlaylist(buildMediaPlaylistModel(egress, kind, { query }), skip);
+    // Per-viewer credentials make per-viewer keys: keep the cache small.
+    if (cache.size >= 32) cache.clear();
+    cache.set(key, { version: egress.version, text });
+    return text;
+  };
+
   app.options("/hls/*", async (request, reply) => answerPreflight(request, reply));
 
   app.get("/hls/*", async (request: FastifyRequest, reply: FastifyReply) => {
@@ -252,8 +275,12 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
           // A response to a blocking request stays valid: it contains at least what was asked for.
           cache = `public, max-age=${targetDurationOf(egress, rendition)}`;
         }
-        const model = buildMediaPlaylistModel(egress, file.kind, { query });
-        return replyText(reply, PLAYLIST_TYPE, renderMediaPlaylist(model, directives.skip), cache);
+        return replyText(
+          reply,
+          PLAYLIST_TYPE,
+          renderCached(egress, file.kind, query, directives.skip),
+          cache,
+        );
       }
       case "init": {
         const init = egress.rendition(file.kind).findInit(initVersionOf(request.query));
