@@ -23,7 +23,9 @@ export type PackagerErrorCode =
   /** A catalog (hang `catalog.json`) that is not valid JSON or does not describe playable renditions. */
   | "PACKAGER_INVALID_CATALOG"
   /** An operation on a publisher or projection that was already closed. */
-  | "PACKAGER_CLOSED";
+  | "PACKAGER_CLOSED"
+  /** A configuration value out of range (segment or part target, DVR window, byte budget), or a missing one. */
+  | "PACKAGER_INVALID_OPTION";
 
 /** Base class of every error this package raises. `instanceof` works across copies of the package. */
 export class PackagerError extends Error {

@@ -1,6 +1,7 @@
 import HLS from "hls-parser";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseFragment } from "../src/cmaf/fragment.ts";
+import { BroadcastPublisher } from "../src/publish/broadcast-publisher.ts";
 import {
   type EgressApp,
   type EgressAppOptions,
@@ -10,6 +11,7 @@ import {
   startEgressApp,
   until,
 } from "./egress-harness.ts";
+import { feedFixture, HEVC_FIXTURE, loadFixture } from "./support/feed-fixture.ts";
 
 beforeAll(() => HLS.setOptions({ strictMode: true, silent: true }));
 
@@ -443,4 +445,55 @@ describe("LL-HLS live edge", () => {
       expect(text).toContain(`part-${msn}-${part}.m4s`);
     }
   });
+});
+
+describe("single-rendition broadcasts", () => {
+  it("serves an audio-only broadcast: 2 s audio segments, a master pointing at audio.m3u8", async () => {
+    const app = await start();
+    const fixture = loadFixture();
+    const publisher = new BroadcastPublisher(app.origin, "radio/a");
+    publisher.setAudioConfig(fixture.audio!);
+    await until(() => app.hub.get("radio/a")?.has("audio") === true, 5000, "audio followed");
+    await settle(5);
+    const audio = fixture.samples.filter((sample) => sample.kind === "audio");
+    for (let i = 0; i < audio.length; i++) {
+      const sample = audio[i]!;
+      const dts = Math.round(100 + sample.dtsMs);
+      publisher.pushAudio({ dts, pts: dts, keyframe: true, data: sample.data, ingestTimeMs: Date.now() });
+      if (i % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await settle();
+    const master = HLS.parse(
+      (await app.app.inject("/hls/radio/a/master.m3u8")).body,
+    ) as HLS.types.MasterPlaylist;
+    expect(master.variants[0]).toMatchObject({ uri: "audio.m3u8", codecs: "mp4a.40.2" });
+    const playlist = checkAppleRules((await app.app.inject("/hls/radio/a/audio.m3u8")).body);
+    // 2 s of AAC frames is 93.75 frames: segments are 94 frames (2.005 s), so ceil gives 3.
+    expect(playlist.targetDuration).toBe(3);
+    const durations = playlist.segments.filter((segment) => segment.uri).map((segment) => segment.duration);
+    expect(durations.length).toBeGreaterThanOrEqual(2);
+    for (const duration of durations) expect(duration).toBeGreaterThanOrEqual(2);
+    expect((await app.app.inject("/hls/radio/a/playlist.m3u8")).statusCode).toBe(404);
+    expect((await app.app.inject("/dash/radio/a/manifest.mpd")).body).not.toContain('contentType="video"');
+    publisher.close();
+  });
+
+  it("serves an HEVC video-only broadcast with hvc1 codecs and no audio group", async () => {
+    const app = await start();
+    const feed = feedFixture(app.origin, "live/hevc", {
+      file: HEVC_FIXTURE,
+      realtime: true,
+      loop: true,
+      durationMs: 4_500,
+    });
+    await until(() => (app.hub.get("live/hevc")?.video.segments.length ?? 0) >= 1, 10_000, "HEVC segments");
+    const text = (await app.app.inject("/hls/live/hevc/master.m3u8")).body;
+    const master = HLS.parse(text) as HLS.types.MasterPlaylist;
+    expect(master.variants[0]!.codecs).toMatch(/^hvc1\./);
+    expect(master.variants[0]!.resolution).toEqual({ width: 320, height: 180 });
+    expect(text).not.toContain("EXT-X-MEDIA");
+    checkAppleRules((await app.app.inject("/hls/live/hevc/playlist.m3u8")).body);
+    expect((await app.app.inject("/hls/live/hevc/audio.m3u8")).statusCode).toBe(404);
+    await feed.stop();
+  }, 15_000);
 });

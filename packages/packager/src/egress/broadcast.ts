@@ -54,6 +54,15 @@ export interface EgressListener {
   segment?(broadcast: BroadcastEgress, rendition: RenditionTimeline, segment: SegmentRecord): void;
 }
 
+/** Calls an observer; a throwing observer (a metrics hook) must not break the media path. */
+function notifyListener(call: () => void): void {
+  try {
+    call();
+  } catch {
+    // Observers report; they cannot veto. Nothing to do with the error here.
+  }
+}
+
 /** Timestamps further than this from the previous frame's end start a new epoch. */
 const TIMESTAMP_JUMP_S = 10;
 /** Closed segments a rendition keeps even over the byte budget (a playable minimum). */
@@ -119,7 +128,8 @@ export class BroadcastEgress {
       maxSegmentBytes: Math.max(1024 * 1024, Math.floor(settings.maxBytesPerBroadcast / 4)),
     };
     this.video = new RenditionTimeline("video", { ...options, aligned: false }, firstMsn.video);
-    this.audio = new RenditionTimeline("audio", { ...options, aligned: true }, firstMsn.audio);
+    // Audio aligns with video once the catalog shows video; an audio-only broadcast does not wait for it.
+    this.audio = new RenditionTimeline("audio", { ...options, aligned: false }, firstMsn.audio);
   }
 
   /** Increases with every change a playlist or manifest could show (a cache key for renders). */
@@ -169,6 +179,7 @@ export class BroadcastEgress {
 
   /** Marks whether the current instance carries `kind` (from its catalog). */
   setPresent(kind: RenditionKind, present: boolean): void {
+    if (kind === "video") this.audio.setAligned(present);
     if (this.#present[kind] === present) return;
     this.#present[kind] = present;
     this.#changed();
@@ -183,6 +194,7 @@ export class BroadcastEgress {
     const before = rendition.init;
     const record = rendition.setInit(bytes, facts);
     this.#present[kind] = true;
+    if (kind === "video") this.audio.setAligned(true);
     if (before !== undefined && record !== before && this.#hasMediaInInstance()) {
       this.#finishOpen();
       this.#newEpoch(false);
@@ -283,7 +295,7 @@ export class BroadcastEgress {
       }
     }
     for (const part of result.closedParts) {
-      for (const listener of this.#listeners) listener.part?.(this, rendition, part);
+      for (const listener of this.#listeners) notifyListener(() => listener.part?.(this, rendition, part));
     }
     // Every frame can change what a playlist shows (the preload hint follows the open part), but
     // only completed parts and segments are worth waking held requests for.
@@ -292,7 +304,8 @@ export class BroadcastEgress {
   }
 
   #segmentClosed(rendition: RenditionTimeline, segment: SegmentRecord): void {
-    for (const listener of this.#listeners) listener.segment?.(this, rendition, segment);
+    for (const listener of this.#listeners)
+      notifyListener(() => listener.segment?.(this, rendition, segment));
     this.#evict();
   }
 

@@ -42,7 +42,7 @@ class MediaTrackReader {
     this.trackName = rendition.trackName;
     this.#init = rendition.info;
     this.#track = broadcast.subscribeTrack(rendition.trackName);
-    void this.#run();
+    void this.#run().catch(() => this.close());
   }
 
   /** The catalog changed this rendition's init (same track). */
@@ -102,19 +102,30 @@ class MediaTrackReader {
   #push(bytes: Uint8Array, ingestTimeMs: number | undefined): void {
     let info: ReturnType<typeof parseFragment>;
     try {
-      info = parseFragment(
-        bytes,
-        this.#init.defaults ? { defaults: this.#init.defaults, trackId: this.#init.trackId } : {},
-      );
+      // CMAF fragments hold one track; the first traf is it (whatever its track ID says).
+      info = parseFragment(bytes, this.#init.defaults ? { defaults: this.#init.defaults } : {});
     } catch {
       this.#egress.droppedFrames++;
       return;
     }
-    const first = info.samples[0];
-    if (!first) {
+    if (info.samples.length === 0) {
       this.#egress.droppedFrames++;
       return;
     }
+    // Nothing about one frame may stop the rendition: a frame that cannot be placed is dropped.
+    try {
+      this.#pushTimed(bytes, info, ingestTimeMs);
+    } catch {
+      this.#egress.droppedFrames++;
+    }
+  }
+
+  #pushTimed(
+    bytes: Uint8Array,
+    info: ReturnType<typeof parseFragment>,
+    ingestTimeMs: number | undefined,
+  ): void {
+    const first = info.samples[0]!;
     this.#egress.pushFrame(this.#kind, {
       dts: info.baseMediaDecodeTime,
       duration: info.duration,
@@ -146,7 +157,7 @@ export class BroadcastFollower {
     this.#broadcast = broadcast;
     egress.beginInstance();
     this.#catalog = broadcast.subscribeTrack("catalog.json");
-    void this.#run();
+    void this.#run().catch(() => this.close());
   }
 
   /** Stops reading (the egress keeps what it has). Idempotent. */
@@ -172,7 +183,9 @@ export class BroadcastFollower {
         continue;
       }
       if (!group) return;
-      void this.#readCatalogGroup(group, ++this.#generation);
+      void this.#readCatalogGroup(group, ++this.#generation).catch(() => {
+        this.rejectedCatalogs++;
+      });
     }
   }
 

@@ -6,6 +6,7 @@
  * of broadcasts ever seen; a republish within the linger continues the same timeline.
  */
 import type { BroadcastConsumer, OriginConsumer } from "@lvqr/moq-lite";
+import { PackagerError } from "../errors.ts";
 import {
   BroadcastEgress,
   DEFAULT_EGRESS_SETTINGS,
@@ -170,17 +171,20 @@ export class EgressHub {
 
 function validateSettings(settings: EgressSettings): void {
   const { targetDurationS, partTargetS, dvrWindowS, maxBytesPerBroadcast } = settings;
+  const fail = (message: string): never => {
+    throw new PackagerError("PACKAGER_INVALID_OPTION", message);
+  };
   if (!(targetDurationS > 0 && targetDurationS <= 60)) {
-    throw new RangeError(`targetDurationS ${targetDurationS} is invalid (0 < s <= 60)`);
+    fail(`targetDurationS ${targetDurationS} is invalid (it must be in (0, 60] seconds)`);
   }
   if (!(partTargetS >= 0.05 && partTargetS <= targetDurationS)) {
-    throw new RangeError(`partTargetS ${partTargetS} is invalid (0.05 <= s <= targetDurationS)`);
+    fail(`partTargetS ${partTargetS} is invalid (it must be between 0.05 s and targetDurationS)`);
   }
   if (!(dvrWindowS >= 3 * targetDurationS)) {
-    throw new RangeError(`dvrWindowS ${dvrWindowS} is invalid (at least 3 x targetDurationS)`);
+    fail(`dvrWindowS ${dvrWindowS} is invalid (it must be at least 3 x targetDurationS)`);
   }
   if (!(maxBytesPerBroadcast >= 1024 * 1024)) {
-    throw new RangeError(`maxBytesPerBroadcast ${maxBytesPerBroadcast} is invalid (at least 1 MiB)`);
+    fail(`maxBytesPerBroadcast ${maxBytesPerBroadcast} is invalid (it must be at least 1 MiB)`);
   }
 }
 
@@ -197,7 +201,12 @@ export interface PluginHubOptions {
 
 /** The hub a plugin creates for itself when it is given an Origin rather than a shared hub. */
 export function createPluginHub(plugin: string, options: PluginHubOptions): EgressHub {
-  if (!options.origin) throw new TypeError(`${plugin} needs \`origin\` or \`egress\``);
+  if (!options.origin) {
+    throw new PackagerError(
+      "PACKAGER_INVALID_OPTION",
+      `${plugin} needs an \`origin\` (OriginConsumer) or an \`egress\` (EgressHub)`,
+    );
+  }
   return new EgressHub({
     origin: options.origin,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),

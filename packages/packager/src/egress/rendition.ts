@@ -135,8 +135,11 @@ export class RenditionTimeline {
   maxPartDurationS = 0;
   /** Longest segment ever closed, in seconds (TARGETDURATION must cover it). */
   maxSegmentDurationS = 0;
-  /** Highest bitrate of any closed segment (bits/s), for BANDWIDTH. */
-  peakBitrate = 0;
+  /** Video frames dropped while waiting for a keyframe (at the start, after a break). */
+  droppedBeforeKeyframe = 0;
+  /** Video only: frames are dropped until a keyframe (a segment must start decodable). */
+  #needKeyframe: boolean;
+  #aligned: boolean;
   /** Segments evicted so far that carried a discontinuity (EXT-X-DISCONTINUITY-SEQUENCE). */
   evictedDiscontinuities = 0;
   #lastDuration = 0;
@@ -146,6 +149,8 @@ export class RenditionTimeline {
     this.kind = kind;
     this.#options = options;
     this.#nextMsn = firstMsn;
+    this.#needKeyframe = kind === "video";
+    this.#aligned = options.aligned;
   }
 
   /** The current init segment. */
@@ -189,15 +194,25 @@ export class RenditionTimeline {
         targetDurationS: this.#options.targetDurationS,
         partTargetS: this.#options.partTargetS,
         splitPartsAtKeyframes: this.kind === "video",
-        alignToBoundaries: this.#options.aligned,
+        alignToBoundaries: this.#aligned,
       });
     }
     return record;
   }
 
-  /** The next frame starts a new segment, whatever its timing (new epoch, gap). */
+  /**
+   * The next frame starts a new segment, whatever its timing (new epoch, gap). Video frames are
+   * skipped until a keyframe, so the new segment starts decodable.
+   */
   breakNext(): void {
     this.#segmenter?.forceBreak();
+    if (this.kind === "video") this.#needKeyframe = true;
+  }
+
+  /** Aligns this timeline's segments with boundaries from another rendition (audio with video), or not. */
+  setAligned(aligned: boolean): void {
+    this.#aligned = aligned;
+    this.#segmenter?.setAligned(aligned);
   }
 
   /** Aligned (audio) timelines: a segment boundary at `seconds` of media time. */
@@ -212,6 +227,13 @@ export class RenditionTimeline {
     const init = this.#init;
     const segmenter = this.#segmenter;
     if (!init || !segmenter) throw new Error("RenditionTimeline.push before setInit");
+    if (this.#needKeyframe) {
+      if (!frame.keyframe) {
+        this.droppedBeforeKeyframe++;
+        return { closedParts: [] };
+      }
+      this.#needKeyframe = false;
+    }
     let duration = frame.duration;
     // A zero duration (a writer that could not know it) borrows the previous frame's.
     if (duration <= 0) duration = this.#lastDuration;
@@ -381,10 +403,6 @@ export class RenditionTimeline {
     this.segments.push(segment);
     const seconds = segment.durationTicks / segment.init.timescale;
     if (seconds > this.maxSegmentDurationS) this.maxSegmentDurationS = seconds;
-    if (seconds > 0) {
-      const bitrate = (segment.bytes.byteLength * 8) / seconds;
-      if (bitrate > this.peakBitrate) this.peakBitrate = bitrate;
-    }
     return segment;
   }
 }

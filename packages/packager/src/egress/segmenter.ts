@@ -18,6 +18,8 @@
  *   keyframe (a safety cap for pathological encoders).
  */
 
+import { PackagerError } from "../errors.ts";
+
 /** Timing of one frame (one moof+mdat) in track timescale units. */
 export interface FrameTiming {
   /** Decode time of the first sample (tfdt), in timescale units. */
@@ -78,7 +80,7 @@ export class Segmenter {
   readonly #maxSegmentTicks: number;
   readonly #fallbackTicks: number;
   readonly #splitAtKeyframes: boolean;
-  readonly #aligned: boolean;
+  #aligned: boolean;
   /** Pending aligned boundaries, in ticks, ascending. */
   #boundaries: number[] = [];
 
@@ -98,7 +100,10 @@ export class Segmenter {
   constructor(options: SegmenterOptions) {
     const { timescale, targetDurationS, partTargetS } = options;
     if (!(timescale > 0) || !(targetDurationS > 0) || !(partTargetS > 0)) {
-      throw new RangeError("segmenter timescale, target duration and part target must be positive");
+      throw new PackagerError(
+        "PACKAGER_INVALID_OPTION",
+        `segmenter timescale (${timescale}), target duration (${targetDurationS} s) and part target (${partTargetS} s) must be positive`,
+      );
     }
     this.#timescale = timescale;
     this.#targetTicks = Math.round(targetDurationS * timescale);
@@ -210,6 +215,15 @@ export class Segmenter {
   forceBreak(): void {
     this.#forceBreak = true;
     this.#partOpen = false;
+  }
+
+  /**
+   * Switches aligned mode (audio follows video only while the broadcast has video; an audio-only
+   * broadcast segments by its own target duration).
+   */
+  setAligned(aligned: boolean): void {
+    this.#aligned = aligned;
+    if (!aligned) this.#boundaries = [];
   }
 
   /**
