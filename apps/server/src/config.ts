@@ -5,7 +5,7 @@
  */
 
 /** Auth settings. Every gate is open when its setting is unset. */
-export interface AuthConfig {
+export interface ServeAuthConfig {
   /** Bearer token for the admin API. */
   readonly adminToken?: string;
   /** Static key publishers must present (RTMP stream key or `?key=`). */
@@ -75,7 +75,7 @@ export interface ServeConfig {
   /** DASH port, or false to disable. Default 8889. */
   readonly dashPort?: number | false;
   readonly hls?: HlsConfig;
-  readonly auth?: AuthConfig;
+  readonly auth?: ServeAuthConfig;
   /** TLS for the MoQ listener; without it the TCP port speaks plain HTTP with a development certificate for HTTP/3. */
   readonly tls?: TlsConfig;
   /** Where persistent state (stream keys) lives. Default `./lvqr-data`. */
