@@ -58,6 +58,12 @@ export function buildMpdModel(egress: BroadcastEgress, options: MpdOptions): Mpd
     value: new Date(options.nowMs).toISOString(),
   });
   const dynamic = !egress.ended;
+  // The longest segment ever seen (not just retained), so the delay does not shrink back and forth.
+  const longestEverS = Math.max(
+    maxSegmentS,
+    egress.video.maxSegmentDurationS,
+    egress.audio.maxSegmentDurationS,
+  );
   return {
     dynamic,
     availabilityStartMs: ast,
@@ -65,7 +71,11 @@ export function buildMpdModel(egress: BroadcastEgress, options: MpdOptions): Mpd
     minBufferTimeS: settings.targetDurationS,
     minimumUpdatePeriodS: settings.targetDurationS / 2,
     timeShiftBufferDepthS: settings.dvrWindowS,
-    suggestedPresentationDelayS: 3 * settings.targetDurationS,
+    // Segments are listed once complete: stay a segment and a half plus an MPD refresh behind.
+    suggestedPresentationDelayS: Math.max(
+      2 * settings.targetDurationS,
+      Math.ceil((1.5 * longestEverS + settings.targetDurationS / 2) * 10) / 10,
+    ),
     maxSegmentDurationS: Math.ceil(maxSegmentS * 1000) / 1000,
     ...(dynamic ? {} : { mediaPresentationDurationS: endS }),
     periods,

@@ -55,7 +55,10 @@ export interface DashPluginOptions {
   readonly lingerS?: number;
   /** Auth, cluster redirect and latency hooks. */
   readonly hooks?: PlaybackHooks;
-  /** How long a request waits for an unknown broadcast, its first segment or the next one, ms. Default 3 × target duration. */
+  /**
+   * How long a request waits for a broadcast's first media (or the next segment), ms; an unknown
+   * broadcast is waited for at most 2 s of it. Default 3 x target duration.
+   */
   readonly readyTimeoutMs?: number;
   /** Query parameters copied from the MPD request onto its URIs. Default token, jwt, exp, sig. */
   readonly propagateQuery?: readonly string[];
@@ -92,6 +95,8 @@ export async function dashPlugin(app: FastifyInstance, options: DashPluginOption
   if (!options.egress) app.addHook("onClose", async () => hub.close());
   const hooks = options.hooks ?? {};
   const readyTimeoutMs = options.readyTimeoutMs ?? 3 * hub.settings.targetDurationS * 1000;
+  // An unknown broadcast may be on its way (a relay pull); wait for it, but not as long as for media.
+  const unknownWaitMs = Math.min(readyTimeoutMs, 2000);
   const propagate = options.propagateQuery ?? DEFAULT_PROPAGATED_QUERY;
   const holder = new RequestHolder(options.maxHeldRequests ?? 10_000);
   const mediaMaxAgeS = Math.round(hub.settings.dvrWindowS);
@@ -132,7 +137,7 @@ export async function dashPlugin(app: FastifyInstance, options: DashPluginOption
       if (owner !== undefined)
         return reply.code(302).header("location", redirectLocation(owner, request)).send();
     }
-    const egress = hub.get(broadcast) ?? (await hub.waitFor(broadcast, readyTimeoutMs, clientGone(reply)));
+    const egress = hub.get(broadcast) ?? (await hub.waitFor(broadcast, unknownWaitMs, clientGone(reply)));
     if (!egress) return replyError(reply, 404, `unknown broadcast ${broadcast}`);
 
     switch (file.type) {

@@ -48,17 +48,11 @@ export interface PlaybackHooks {
 export const MAX_BROADCAST_LENGTH = 1024;
 
 /**
- * Splits the wildcard part of `/hls/<broadcast>/<file>` (or `/dash/...`). Returns undefined for a
- * path that cannot name a broadcast: empty pieces, `.`/`..` segments, control characters, or
- * over-long names.
+ * Splits the (already URL-decoded) wildcard part of `/hls/<broadcast>/<file>` (or `/dash/...`).
+ * Returns undefined for a path that cannot name a broadcast: empty pieces, `.`/`..` segments,
+ * control characters or backslashes, or over-long names.
  */
-export function splitPlaybackPath(wildcard: string): { broadcast: string; file: string } | undefined {
-  let path: string;
-  try {
-    path = decodeURIComponent(wildcard);
-  } catch {
-    return undefined;
-  }
+export function splitPlaybackPath(path: string): { broadcast: string; file: string } | undefined {
   const slash = path.lastIndexOf("/");
   if (slash <= 0) return undefined;
   const broadcast = path.slice(0, slash);

@@ -68,7 +68,10 @@ export interface HlsPluginOptions {
   readonly hooks?: PlaybackHooks;
   /** Longest hold of a blocking reload or hinted part, ms. Default 3 × target duration. */
   readonly blockingTimeoutMs?: number;
-  /** How long a request waits for an unknown broadcast or its first media, ms. Default 3 × target duration. */
+  /**
+   * How long a request waits for a broadcast's first media (or the next segment), ms; an unknown
+   * broadcast is waited for at most 2 s of it. Default 3 x target duration.
+   */
   readonly readyTimeoutMs?: number;
   /** Query parameters copied from a playlist request onto the URIs inside it. Default token, jwt, exp, sig. */
   readonly propagateQuery?: readonly string[];
@@ -161,6 +164,8 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
   const targetMs = hub.settings.targetDurationS * 1000;
   const blockingTimeoutMs = options.blockingTimeoutMs ?? 3 * targetMs;
   const readyTimeoutMs = options.readyTimeoutMs ?? 3 * targetMs;
+  // An unknown broadcast may be on its way (a relay pull); wait for it, but not as long as for media.
+  const unknownWaitMs = Math.min(readyTimeoutMs, 2000);
   const propagate = options.propagateQuery ?? DEFAULT_PROPAGATED_QUERY;
   const mediaMaxAgeS = Math.round(hub.settings.dvrWindowS);
 
@@ -222,7 +227,7 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
         return reply.code(302).header("location", redirectLocation(owner, request)).send();
     }
     const gone = clientGone(reply);
-    const egress = hub.get(broadcast) ?? (await hub.waitFor(broadcast, readyTimeoutMs, gone));
+    const egress = hub.get(broadcast) ?? (await hub.waitFor(broadcast, unknownWaitMs, gone));
     if (!egress) return replyError(reply, 404, `unknown broadcast ${broadcast}`);
     const query = propagatedQuery(request.query, propagate);
 
