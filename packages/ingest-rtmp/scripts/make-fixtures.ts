@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,7 +22,16 @@ function ffmpeg(args: string[]): void {
 }
 
 function ffprobeStream(file: string, select: string): Record<string, unknown> {
-  const out = execFileSync("ffprobe", ["-v", "error", "-select_streams", select, "-show_streams", "-of", "json", file]);
+  const out = execFileSync("ffprobe", [
+    "-v",
+    "error",
+    "-select_streams",
+    select,
+    "-show_streams",
+    "-of",
+    "json",
+    file,
+  ]);
   const stream = JSON.parse(out.toString()).streams[0];
   const keep = ["codec_name", "profile", "level", "width", "height", "sample_rate", "channels", "pix_fmt"];
   return Object.fromEntries(keep.filter((k) => stream[k] !== undefined).map((k) => [k, stream[k]]));
@@ -41,7 +50,19 @@ const expected: Record<string, Record<string, unknown>> = {};
 
 function avcFixture(name: string, args: string[]): void {
   const flv = join(work, `${name}.flv`);
-  ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=" + args[0] + ":rate=30", "-t", "0.2", "-c:v", "libx264", ...args.slice(1), "-an", flv]);
+  ffmpeg([
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc2=size=${args[0]}:rate=30`,
+    "-t",
+    "0.2",
+    "-c:v",
+    "libx264",
+    ...args.slice(1),
+    "-an",
+    flv,
+  ]);
   const tag = parseFlvFile(readFileSync(flv)).find((t) => t.type === 9 && t.body[1] === 0)!;
   writeFileSync(join(fixtures, `${name}.avcC`), tag.body.subarray(5));
   expected[name] = ffprobeStream(flv, "v:0");
@@ -49,7 +70,19 @@ function avcFixture(name: string, args: string[]): void {
 
 function aacFixture(name: string, rate: number, channels: number): void {
   const flv = join(work, `${name}.flv`);
-  ffmpeg(["-f", "lavfi", "-i", `sine=frequency=440:sample_rate=${rate}`, "-ac", String(channels), "-t", "0.2", "-c:a", "aac", flv]);
+  ffmpeg([
+    "-f",
+    "lavfi",
+    "-i",
+    `sine=frequency=440:sample_rate=${rate}`,
+    "-ac",
+    String(channels),
+    "-t",
+    "0.2",
+    "-c:a",
+    "aac",
+    flv,
+  ]);
   const tag = parseFlvFile(readFileSync(flv)).find((t) => t.type === 8 && t.body[1] === 0)!;
   writeFileSync(join(fixtures, `${name}.asc`), tag.body.subarray(2));
   expected[name] = ffprobeStream(flv, "a:0");
@@ -57,17 +90,45 @@ function aacFixture(name: string, rate: number, channels: number): void {
 
 function mp4Fixture(name: string, box: string, args: string[]): void {
   const mp4 = join(work, `${name}.mp4`);
-  ffmpeg(["-f", "lavfi", "-i", `testsrc2=size=${args[0]}:rate=30`, "-t", "0.2", ...args.slice(1), "-an", mp4]);
+  ffmpeg([
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc2=size=${args[0]}:rate=30`,
+    "-t",
+    "0.2",
+    ...args.slice(1),
+    "-an",
+    mp4,
+  ]);
   writeFileSync(join(fixtures, `${name}.${box}`), findBox(readFileSync(mp4), box));
   expected[name] = ffprobeStream(mp4, "v:0");
 }
 
 avcFixture("avc-baseline-320x240", ["320x240", "-profile:v", "baseline", "-preset", "ultrafast"]);
 avcFixture("avc-high-1920x1080", ["1920x1080", "-profile:v", "high", "-preset", "veryfast", "-level", "4.0"]);
-avcFixture("avc-high444-176x144", ["176x144", "-profile:v", "high444", "-pix_fmt", "yuv444p", "-preset", "ultrafast"]);
+avcFixture("avc-high444-176x144", [
+  "176x144",
+  "-profile:v",
+  "high444",
+  "-pix_fmt",
+  "yuv444p",
+  "-preset",
+  "ultrafast",
+]);
 aacFixture("aac-lc-44100-mono", 44100, 1);
 aacFixture("aac-lc-48000-stereo", 48000, 2);
-mp4Fixture("hevc-main-640x360", "hvcC", ["640x360", "-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1", "-x265-params", "log-level=error"]);
+mp4Fixture("hevc-main-640x360", "hvcC", [
+  "640x360",
+  "-c:v",
+  "libx265",
+  "-preset",
+  "ultrafast",
+  "-tag:v",
+  "hvc1",
+  "-x265-params",
+  "log-level=error",
+]);
 mp4Fixture("av1-main-320x240", "av1C", ["320x240", "-c:v", "libaom-av1", "-cpu-used", "8", "-row-mt", "1"]);
 writeFileSync(join(fixtures, "expected.json"), `${JSON.stringify(expected, null, 2)}\n`);
 
@@ -88,13 +149,40 @@ const proxy = createServer((client) => {
 await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
 const proxyPort = (proxy.address() as { port: number }).port;
 await new Promise<void>((resolve, reject) => {
-  const ff = spawn("ffmpeg", [
-    "-hide_banner", "-loglevel", "error",
-    "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15",
-    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050",
-    "-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-bf", "2",
-    "-c:a", "aac", "-b:a", "32k", "-f", "flv", `rtmp://127.0.0.1:${proxyPort}/live/capture`,
-  ], { stdio: "inherit" });
+  const ff = spawn(
+    "ffmpeg",
+    [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=160x120:rate=15",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=440:sample_rate=22050",
+      "-t",
+      "1",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-g",
+      "15",
+      "-bf",
+      "2",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "32k",
+      "-f",
+      "flv",
+      `rtmp://127.0.0.1:${proxyPort}/live/capture`,
+    ],
+    { stdio: "inherit" },
+  );
   ff.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg exited ${code}`))));
 });
 await new Promise((r) => setTimeout(r, 200));

@@ -42,6 +42,32 @@ export class AmfEcmaArray {
 export interface AmfDecodeOptions {
   /** Maximum nesting of objects and arrays (default 64). */
   readonly maxDepth?: number;
+  /**
+   * Maximum number of values (including every property value and array element) in one decode
+   * (default 1024). Each distinct property name costs the engine a few microseconds, so this
+   * bounds the CPU a hostile message can take.
+   */
+  readonly maxValues?: number;
+}
+
+/** The default value-count limit. */
+export const DEFAULT_AMF_MAX_VALUES = 1024;
+
+/** Decode limits shared by the AMF0 decoder and the AMF3 values it embeds. */
+export interface AmfDecodeBudget {
+  readonly maxDepth: number;
+  readonly maxValues: number;
+  valuesLeft: number;
+}
+
+function budgetOf(options: AmfDecodeOptions | undefined): AmfDecodeBudget {
+  const maxValues = options?.maxValues ?? DEFAULT_AMF_MAX_VALUES;
+  return { maxDepth: options?.maxDepth ?? DEFAULT_AMF_MAX_DEPTH, maxValues, valuesLeft: maxValues };
+}
+
+/** Counts one decoded value against the budget. */
+export function spendAmfValue(budget: AmfDecodeBudget): void {
+  if (--budget.valuesLeft < 0) throw new RtmpError("AMF_DECODE", `AMF data has more than ${budget.maxValues} values (maxValues)`);
 }
 
 /** The default nesting limit. */
@@ -80,16 +106,19 @@ export function setAmfProperty(target: AmfObject, key: string, value: AmfValue):
 class Amf0Decoder {
   readonly reader: ByteReader;
   readonly maxDepth: number;
+  readonly budget: AmfDecodeBudget;
   // Complex values in the order they started, for 0x07 references.
   readonly refs: (AmfObject | AmfValue[])[] = [];
   readonly open: Set<AmfObject | AmfValue[]> = new Set();
 
-  constructor(reader: ByteReader, maxDepth: number) {
+  constructor(reader: ByteReader, budget: AmfDecodeBudget) {
     this.reader = reader;
-    this.maxDepth = maxDepth;
+    this.budget = budget;
+    this.maxDepth = budget.maxDepth;
   }
 
   value(depth: number): AmfValue {
+    spendAmfValue(this.budget);
     const r = this.reader;
     const marker = r.u8();
     switch (marker) {
@@ -132,7 +161,7 @@ class Amf0Decoder {
         r.bytesView(r.u16()); // Class name: not represented in JavaScript values.
         return this.object(depth, false);
       case Marker.avmPlus:
-        return decodeAmf3Value(r, depth, this.maxDepth);
+        return decodeAmf3Value(r, depth, this.budget);
       case Marker.objectEnd:
         throw r.error(`AMF0 object-end marker outside an object at offset ${r.offset - 1}`);
       default:
@@ -188,7 +217,7 @@ class Amf0Decoder {
 /** Decodes every AMF0 value in `bytes` (a command or data message body). */
 export function decodeAmf0(bytes: Uint8Array, options?: AmfDecodeOptions): AmfValue[] {
   const reader = new ByteReader(bytes, "AMF_DECODE", "AMF0 data");
-  const decoder = new Amf0Decoder(reader, options?.maxDepth ?? DEFAULT_AMF_MAX_DEPTH);
+  const decoder = new Amf0Decoder(reader, budgetOf(options));
   const values: AmfValue[] = [];
   while (reader.remaining > 0) values.push(decoder.value(0));
   return values;
@@ -196,7 +225,7 @@ export function decodeAmf0(bytes: Uint8Array, options?: AmfDecodeOptions): AmfVa
 
 /** Decodes one AMF0 value at the reader's position. */
 export function decodeAmf0Value(reader: ByteReader, options?: AmfDecodeOptions): AmfValue {
-  return new Amf0Decoder(reader, options?.maxDepth ?? DEFAULT_AMF_MAX_DEPTH).value(0);
+  return new Amf0Decoder(reader, budgetOf(options)).value(0);
 }
 
 // ---------------------------------------------------------------------------------------------

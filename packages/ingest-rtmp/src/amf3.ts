@@ -5,7 +5,7 @@
  * dictionaries are refused with `AMF_DECODE`. Reference tables start fresh for each embedded
  * value, as the AMF0 specification requires.
  */
-import type { AmfObject, AmfValue } from "./amf0.ts";
+import { type AmfDecodeBudget, type AmfObject, type AmfValue, spendAmfValue } from "./amf0.ts";
 import { type ByteReader, decodeUtf8 } from "./byte-reader.ts";
 import { RtmpError } from "./errors.ts";
 
@@ -17,14 +17,16 @@ interface Traits {
 class Amf3Decoder {
   readonly r: ByteReader;
   readonly maxDepth: number;
+  readonly budget: AmfDecodeBudget;
   readonly strings: string[] = [];
   readonly objects: (AmfObject | AmfValue[] | Date)[] = [];
   readonly open: Set<unknown> = new Set();
   readonly traits: Traits[] = [];
 
-  constructor(r: ByteReader, maxDepth: number) {
+  constructor(r: ByteReader, budget: AmfDecodeBudget) {
     this.r = r;
-    this.maxDepth = maxDepth;
+    this.budget = budget;
+    this.maxDepth = budget.maxDepth;
   }
 
   u29(): number {
@@ -58,6 +60,7 @@ class Amf3Decoder {
   }
 
   value(depth: number): AmfValue {
+    spendAmfValue(this.budget);
     const r = this.r;
     const marker = r.u8();
     switch (marker) {
@@ -180,6 +183,6 @@ function setProperty(target: AmfObject, key: string, value: AmfValue): void {
 }
 
 /** Decodes one AMF3 value (the bytes after an AMF0 0x11 marker). */
-export function decodeAmf3Value(reader: ByteReader, depth: number, maxDepth: number): AmfValue {
-  return new Amf3Decoder(reader, maxDepth).value(depth);
+export function decodeAmf3Value(reader: ByteReader, depth: number, budget: AmfDecodeBudget): AmfValue {
+  return new Amf3Decoder(reader, budget).value(depth);
 }

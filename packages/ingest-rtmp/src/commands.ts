@@ -3,7 +3,7 @@
  * decoding into name, transaction id, command object and arguments, and the status objects the
  * server answers with.
  */
-import { type AmfObject, type AmfValue, decodeAmf0, encodeAmf0 } from "./amf0.ts";
+import { type AmfDecodeOptions, type AmfObject, type AmfValue, decodeAmf0, encodeAmf0 } from "./amf0.ts";
 import { RtmpError } from "./errors.ts";
 
 /** A decoded command message. */
@@ -21,8 +21,8 @@ function amfBody(payload: Uint8Array, amf3: boolean): Uint8Array {
 }
 
 /** Decodes a command message payload. */
-export function parseCommand(payload: Uint8Array, amf3: boolean, maxDepth?: number): RtmpCommand {
-  const values = decodeAmf0(amfBody(payload, amf3), maxDepth === undefined ? undefined : { maxDepth });
+export function parseCommand(payload: Uint8Array, amf3: boolean, options?: AmfDecodeOptions): RtmpCommand {
+  const values = decodeAmf0(amfBody(payload, amf3), options);
   const [name, transactionId, object, ...args] = values;
   if (typeof name !== "string")
     throw new RtmpError("RTMP_COMMAND_INVALID", "RTMP command does not start with a command name string");
@@ -35,8 +35,8 @@ export function parseCommand(payload: Uint8Array, amf3: boolean, maxDepth?: numb
 }
 
 /** Decodes a data message payload (e.g. `@setDataFrame`, `onMetaData`, {...}). */
-export function parseDataMessage(payload: Uint8Array, amf3: boolean, maxDepth?: number): AmfValue[] {
-  return decodeAmf0(amfBody(payload, amf3), maxDepth === undefined ? undefined : { maxDepth });
+export function parseDataMessage(payload: Uint8Array, amf3: boolean, options?: AmfDecodeOptions): AmfValue[] {
+  return decodeAmf0(amfBody(payload, amf3), options);
 }
 
 /** Encodes a command: name, transaction id, command object, then arguments. */

@@ -121,6 +121,7 @@ export class RtmpConnection {
   #handshakeMode: HandshakeMode = "plain";
   readonly #reader: ChunkStreamReader;
   readonly #writer = new ChunkStreamWriter();
+  readonly #amfLimits: { maxDepth: number; maxValues: number };
   #closed = false;
   readonly #pauses = new Set<string>();
   #handshakeTimer: NodeJS.Timeout | undefined;
@@ -147,6 +148,7 @@ export class RtmpConnection {
     this.#logger = host.logger;
     this.remoteAddress = `${socket.remoteAddress ?? "unknown"}:${socket.remotePort ?? 0}`;
     this.#handshake = new ServerHandshake();
+    this.#amfLimits = { maxDepth: this.#options.amfMaxDepth, maxValues: this.#options.amfMaxValues };
     this.#reader = new ChunkStreamReader({
       maxChunkSize: this.#options.maxChunkSize,
       maxMessageSize: this.#options.maxMessageSize,
@@ -181,6 +183,11 @@ export class RtmpConnection {
   /** Resolves once the socket has closed. */
   get whenClosed(): Promise<void> {
     return this.#whenClosed;
+  }
+
+  /** Bytes the chunk stream reader holds (unparsed input plus reassembly buffers). */
+  get bufferedBytes(): number {
+    return this.#reader.bufferedBytes;
   }
 
   /** The active publish session, if any. */
@@ -283,13 +290,13 @@ export class RtmpConnection {
       case MessageType.DataAmf0:
       case MessageType.DataAmf3:
         this.#handleData(
-          parseDataMessage(m.payload, m.typeId === MessageType.DataAmf3, this.#options.amfMaxDepth),
+          parseDataMessage(m.payload, m.typeId === MessageType.DataAmf3, this.#amfLimits),
         );
         return;
       case MessageType.CommandAmf0:
       case MessageType.CommandAmf3:
         this.#handleCommand(
-          parseCommand(m.payload, m.typeId === MessageType.CommandAmf3, this.#options.amfMaxDepth),
+          parseCommand(m.payload, m.typeId === MessageType.CommandAmf3, this.#amfLimits),
           m,
         );
         return;

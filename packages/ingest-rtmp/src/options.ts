@@ -47,6 +47,8 @@ export interface RtmpServerOptions {
   readonly connectionBudgetBytes?: number;
   /** AMF nesting limit (default 64). */
   readonly amfMaxDepth?: number;
+  /** Values (properties, elements) in one command or data message (default 1024). */
+  readonly amfMaxValues?: number;
   /** Forward timestamp jumps larger than this rebase the timeline (default 10,000 ms). */
   readonly maxTimestampJumpMs?: number;
   /** Open connections across the server (default 10,000); more are closed at once. */
@@ -75,6 +77,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<Omit<ResolvedServerOptions, "autho
   maxChunkStreams: 64,
   connectionBudgetBytes: 16 * 1024 * 1024,
   amfMaxDepth: 64,
+  amfMaxValues: 1024,
   maxTimestampJumpMs: 10_000,
   maxConnections: 10_000,
 };
@@ -100,6 +103,7 @@ export function resolveServerOptions(options: RtmpServerOptions | undefined): Re
     "maxChunkStreams",
     "connectionBudgetBytes",
     "amfMaxDepth",
+    "amfMaxValues",
     "maxTimestampJumpMs",
     "maxConnections",
   ];

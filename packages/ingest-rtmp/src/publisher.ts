@@ -248,6 +248,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     const closed = this.#whenClosed.then((e) => {
       throw e ?? new RtmpError("RTMP_CLOSED", "the server closed the connection before answering publish");
     });
+    closed.catch(() => {}); // Only the race below cares; a close after Publish.Start is not an error here.
     const answer = await Promise.race([status, closed]);
     if (answer["level"] === "error" || answer["code"] !== NetStatus.PublishStart) {
       throw new PublishRejectedError(String(answer["code"]), String(answer["description"] ?? ""));

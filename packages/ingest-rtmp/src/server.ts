@@ -25,6 +25,8 @@ export interface RtmpServerStats {
   readonly publishesRejected: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** Bytes held by all connections' chunk stream readers now (each bounded by its budget). */
+  readonly bufferedBytes: number;
   /** Connections closed by a violation, by error code. */
   readonly protocolErrors: Readonly<Record<string, number>>;
 }
@@ -82,7 +84,10 @@ export class RtmpServer extends EventEmitter<RtmpServerEvents> {
 
   /** A snapshot of the counters. */
   get stats(): RtmpServerStats {
+    let buffered = 0;
+    for (const c of this.#connections) buffered += c.bufferedBytes;
     return {
+      bufferedBytes: buffered,
       connections: this.#connections.size,
       connectionsTotal: this.#connectionsTotal,
       publishing: this.#sessions.size,

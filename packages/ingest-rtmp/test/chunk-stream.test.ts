@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ChunkStreamReader, ChunkStreamWriter, isRtmpError, MessageType, type RtmpMessage, RtmpError } from "../src/index.ts";
+import {
+  ChunkStreamReader,
+  ChunkStreamWriter,
+  isRtmpError,
+  MessageType,
+  RtmpError,
+  type RtmpMessage,
+} from "../src/index.ts";
 import { concat, hex, toHex } from "./helpers/hex.ts";
 
 function readAll(reader: ChunkStreamReader, ...pieces: Uint8Array[]): RtmpMessage[] {
@@ -22,7 +29,8 @@ function errorCode(fn: () => unknown): string {
   return "no error";
 }
 
-const payload = (n: number, seed = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
+const payload = (n: number, seed = 0): Uint8Array =>
+  Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
 
 describe("chunk headers, golden bytes", () => {
   // Four audio/video messages on chunk stream 4 using all four header types.
@@ -43,7 +51,9 @@ describe("chunk headers, golden bytes", () => {
 
   it("reads type 0, 2, 3 and 1 headers", () => {
     const messages = readAll(new ChunkStreamReader(), stream);
-    expect(messages.map((m) => [m.chunkStreamId, m.typeId, m.streamId, m.timestamp, m.payload.byteLength])).toEqual([
+    expect(
+      messages.map((m) => [m.chunkStreamId, m.typeId, m.streamId, m.timestamp, m.payload.byteLength]),
+    ).toEqual([
       [4, 8, 1, 1000, 32],
       [4, 8, 1, 1020, 32],
       [4, 8, 1, 1040, 32],
@@ -73,8 +83,25 @@ describe("chunk headers, golden bytes", () => {
 
   it("splits a 300-byte message into 128-byte chunks with type 3 continuations", () => {
     const body = payload(300);
-    const bytes = concat(hex("06 000000 00012c 09 01000000"), body.subarray(0, 128), hex("c6"), body.subarray(128, 256), hex("c6"), body.subarray(256));
-    expect(toHex(new ChunkStreamWriter().encode({ chunkStreamId: 6, typeId: 9, streamId: 1, timestamp: 0, payload: body }))).toBe(toHex(bytes));
+    const bytes = concat(
+      hex("06 000000 00012c 09 01000000"),
+      body.subarray(0, 128),
+      hex("c6"),
+      body.subarray(128, 256),
+      hex("c6"),
+      body.subarray(256),
+    );
+    expect(
+      toHex(
+        new ChunkStreamWriter().encode({
+          chunkStreamId: 6,
+          typeId: 9,
+          streamId: 1,
+          timestamp: 0,
+          payload: body,
+        }),
+      ),
+    ).toBe(toHex(bytes));
     const [m] = readAll(new ChunkStreamReader(), bytes);
     expect(toHex(m!.payload)).toBe(toHex(body));
   });
@@ -89,9 +116,17 @@ describe("chunk headers, golden bytes", () => {
       hex("c6 01312d00"),
       body.subarray(256),
     );
-    expect(toHex(new ChunkStreamWriter().encode({ chunkStreamId: 6, typeId: 9, streamId: 1, timestamp: 20_000_000, payload: body }))).toBe(
-      toHex(bytes),
-    );
+    expect(
+      toHex(
+        new ChunkStreamWriter().encode({
+          chunkStreamId: 6,
+          typeId: 9,
+          streamId: 1,
+          timestamp: 20_000_000,
+          payload: body,
+        }),
+      ),
+    ).toBe(toHex(bytes));
     const [m] = readAll(new ChunkStreamReader(), bytes);
     expect(m!.timestamp).toBe(20_000_000);
     expect(toHex(m!.payload)).toBe(toHex(body));
@@ -99,7 +134,14 @@ describe("chunk headers, golden bytes", () => {
 
   it("also reads continuations from encoders that omit the repeated extended timestamp", () => {
     const body = payload(300);
-    const bytes = concat(hex("06 ffffff 00012c 09 01000000 01312d00"), body.subarray(0, 128), hex("c6"), body.subarray(128, 256), hex("c6"), body.subarray(256));
+    const bytes = concat(
+      hex("06 ffffff 00012c 09 01000000 01312d00"),
+      body.subarray(0, 128),
+      hex("c6"),
+      body.subarray(128, 256),
+      hex("c6"),
+      body.subarray(256),
+    );
     const [m] = readAll(new ChunkStreamReader(), bytes);
     expect(m!.timestamp).toBe(20_000_000);
     expect(toHex(m!.payload)).toBe(toHex(body));
@@ -136,7 +178,13 @@ describe("chunk headers, golden bytes", () => {
       [320, "01 00 01"],
       [65599, "01 ff ff"],
     ] as const) {
-      const bytes = writer.encode({ chunkStreamId: csid, typeId: 20, streamId: 0, timestamp: 0, payload: hex("05") });
+      const bytes = writer.encode({
+        chunkStreamId: csid,
+        typeId: 20,
+        streamId: 0,
+        timestamp: 0,
+        payload: hex("05"),
+      });
       expect(toHex(bytes.subarray(0, hex(header).byteLength))).toBe(toHex(hex(header)));
       const [m] = readAll(new ChunkStreamReader(), bytes);
       expect(m!.chunkStreamId).toBe(csid);
@@ -203,7 +251,12 @@ describe("chunk stream limits", () => {
     let opened = 0;
     for (let csid = 3; csid <= 65599 && code === "no error"; csid++) {
       const id = csid - 64;
-      const basic = csid < 64 ? Uint8Array.of(csid) : csid < 320 ? Uint8Array.of(0, id) : Uint8Array.of(1, id & 0xff, id >>> 8);
+      const basic =
+        csid < 64
+          ? Uint8Array.of(csid)
+          : csid < 320
+            ? Uint8Array.of(0, id)
+            : Uint8Array.of(1, id & 0xff, id >>> 8);
       reader.push(concat(basic, hex("000000 000064 09 01000000 ee")));
       code = errorCode(() => reader.next());
       if (code === "no error") opened++;
@@ -229,7 +282,9 @@ describe("chunk stream limits", () => {
   });
 
   it("refuses type 2 and 3 chunks on a chunk stream that never had a header", () => {
-    expect(errorCode(() => readAll(new ChunkStreamReader(), hex("85 000010 aa")))).toBe("RTMP_CHUNK_STREAM_INVALID");
+    expect(errorCode(() => readAll(new ChunkStreamReader(), hex("85 000010 aa")))).toBe(
+      "RTMP_CHUNK_STREAM_INVALID",
+    );
     expect(errorCode(() => readAll(new ChunkStreamReader(), hex("c5 aa")))).toBe("RTMP_CHUNK_STREAM_INVALID");
     // A type 1 header on a fresh chunk stream is accepted (librtmp sends one): it carries length and type.
     expect(readAll(new ChunkStreamReader(), hex("45 000010 000001 09 aa"))[0]!.timestamp).toBe(16);
@@ -248,38 +303,66 @@ const messageArb: fc.Arbitrary<Msg> = fc.record({
   csid: fc.constantFrom(3, 4, 5, 6, 63, 64, 300, 320, 65599),
   typeId: fc.constantFrom(8, 9, 18, 20),
   streamId: fc.constantFrom(0, 1),
-  timestamp: fc.oneof(fc.nat(1000), fc.integer({ min: 0xfffff0, max: 0x1000010 }), fc.integer({ min: 0xfffffff0, max: 0xffffffff })),
+  timestamp: fc.oneof(
+    fc.nat(1000),
+    fc.integer({ min: 0xfffff0, max: 0x1000010 }),
+    fc.integer({ min: 0xfffffff0, max: 0xffffffff }),
+  ),
   payload: fc.uint8Array({ maxLength: 700 }),
 });
 
 describe("chunk stream properties", () => {
   it("writer → reader round-trips any messages at any chunk size and read boundaries", () => {
     fc.assert(
-      fc.property(fc.array(messageArb, { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 600 }), fc.array(fc.nat(), { maxLength: 20 }), (messages, chunkSize, cuts) => {
-        const writer = new ChunkStreamWriter();
-        const parts = [writer.encode({ chunkStreamId: 2, typeId: MessageType.SetChunkSize, streamId: 0, timestamp: 0, payload: Uint8Array.of(0, 0, chunkSize >> 8, chunkSize & 0xff) })];
-        writer.setChunkSize(chunkSize);
-        // Timestamps only increase per chunk stream in real streams; sort per csid to keep that.
-        const last = new Map<number, number>();
-        const sent = messages.map((m) => {
-          const ts = Math.max(m.timestamp, last.get(m.csid) ?? 0);
-          last.set(m.csid, ts);
-          return { ...m, timestamp: ts };
-        });
-        for (const m of sent) parts.push(writer.encode({ chunkStreamId: m.csid, typeId: m.typeId, streamId: m.streamId, timestamp: m.timestamp, payload: m.payload }));
-        const bytes = concat(...parts);
-        const points = [...new Set(cuts.map((c) => c % (bytes.byteLength + 1)))].sort((a, b) => a - b);
-        const pieces: Uint8Array[] = [];
-        let prev = 0;
-        for (const p of [...points, bytes.byteLength]) {
-          pieces.push(bytes.slice(prev, p));
-          prev = p;
-        }
-        const got = readAll(new ChunkStreamReader(), ...pieces).filter((m) => m.typeId !== MessageType.SetChunkSize);
-        expect(got.map((m) => [m.chunkStreamId, m.typeId, m.streamId, m.timestamp, toHex(m.payload)])).toEqual(
-          sent.map((m) => [m.csid, m.typeId, m.streamId, m.timestamp, toHex(m.payload)]),
-        );
-      }),
+      fc.property(
+        fc.array(messageArb, { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 1, max: 600 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (messages, chunkSize, cuts) => {
+          const writer = new ChunkStreamWriter();
+          const parts = [
+            writer.encode({
+              chunkStreamId: 2,
+              typeId: MessageType.SetChunkSize,
+              streamId: 0,
+              timestamp: 0,
+              payload: Uint8Array.of(0, 0, chunkSize >> 8, chunkSize & 0xff),
+            }),
+          ];
+          writer.setChunkSize(chunkSize);
+          // Timestamps only increase per chunk stream in real streams; sort per csid to keep that.
+          const last = new Map<number, number>();
+          const sent = messages.map((m) => {
+            const ts = Math.max(m.timestamp, last.get(m.csid) ?? 0);
+            last.set(m.csid, ts);
+            return { ...m, timestamp: ts };
+          });
+          for (const m of sent)
+            parts.push(
+              writer.encode({
+                chunkStreamId: m.csid,
+                typeId: m.typeId,
+                streamId: m.streamId,
+                timestamp: m.timestamp,
+                payload: m.payload,
+              }),
+            );
+          const bytes = concat(...parts);
+          const points = [...new Set(cuts.map((c) => c % (bytes.byteLength + 1)))].sort((a, b) => a - b);
+          const pieces: Uint8Array[] = [];
+          let prev = 0;
+          for (const p of [...points, bytes.byteLength]) {
+            pieces.push(bytes.slice(prev, p));
+            prev = p;
+          }
+          const got = readAll(new ChunkStreamReader(), ...pieces).filter(
+            (m) => m.typeId !== MessageType.SetChunkSize,
+          );
+          expect(
+            got.map((m) => [m.chunkStreamId, m.typeId, m.streamId, m.timestamp, toHex(m.payload)]),
+          ).toEqual(sent.map((m) => [m.csid, m.typeId, m.streamId, m.timestamp, toHex(m.payload)]));
+        },
+      ),
       { numRuns: 1500 },
     );
   });
@@ -288,20 +371,36 @@ describe("chunk stream properties", () => {
     const writer = new ChunkStreamWriter();
     const seed = concat(
       writer.encode({ chunkStreamId: 2, typeId: 1, streamId: 0, timestamp: 0, payload: hex("00000040") }),
-      ...Array.from({ length: 6 }, (_, i) => writer.encode({ chunkStreamId: 4 + (i % 2), typeId: 9, streamId: 1, timestamp: i * 40 + 0xfffff0, payload: payload(90 + i) })),
+      ...Array.from({ length: 6 }, (_, i) =>
+        writer.encode({
+          chunkStreamId: 4 + (i % 2),
+          typeId: 9,
+          streamId: 1,
+          timestamp: i * 40 + 0xfffff0,
+          payload: payload(90 + i),
+        }),
+      ),
     );
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 512 }), fc.array(fc.tuple(fc.nat(seed.byteLength - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }).map((edits) => {
-        const b = seed.slice();
-        for (const [at, v] of edits) b[at] = v;
-        return b;
-      })), (bytes) => {
-        try {
-          readAll(new ChunkStreamReader({ maxMessageSize: 4096, budgetBytes: 65536 }), bytes);
-        } catch (err) {
-          expect(err).toBeInstanceOf(RtmpError);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 512 }),
+          fc
+            .array(fc.tuple(fc.nat(seed.byteLength - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 })
+            .map((edits) => {
+              const b = seed.slice();
+              for (const [at, v] of edits) b[at] = v;
+              return b;
+            }),
+        ),
+        (bytes) => {
+          try {
+            readAll(new ChunkStreamReader({ maxMessageSize: 4096, budgetBytes: 65536 }), bytes);
+          } catch (err) {
+            expect(err).toBeInstanceOf(RtmpError);
+          }
+        },
+      ),
       { numRuns: 20_000 },
     );
   });

@@ -60,7 +60,14 @@ describe("avcC and H.264 SPS (real x264 output)", () => {
       expect(sps.levelIdc).toBe(probe.level);
       expect(avcCodecString(cfg.profile, cfg.compatibility, cfg.level)).toBe(codecString);
       const config = videoConfigFromRecord("h264", avcC);
-      expect(config).toMatchObject({ kind: "video", codec: "h264", codecString, width: probe.width, height: probe.height, nalLengthSize: 4 });
+      expect(config).toMatchObject({
+        kind: "video",
+        codec: "h264",
+        codecString,
+        width: probe.width,
+        height: probe.height,
+        nalLengthSize: 4,
+      });
       expect(config.description).toBe(avcC);
     });
   }
@@ -87,7 +94,9 @@ describe("avcC and H.264 SPS (real x264 output)", () => {
     for (let n = 0; n < avcC.byteLength; n++) {
       expect(() => parseAvcDecoderConfigurationRecord(avcC.subarray(0, n))).toThrow(RtmpError);
     }
-    expect(() => parseAvcDecoderConfigurationRecord(hex("02 42c00d ff e0 00"))).toThrow(/configurationVersion/);
+    expect(() => parseAvcDecoderConfigurationRecord(hex("02 42c00d ff e0 00"))).toThrow(
+      /configurationVersion/,
+    );
     expect(() => parseAvcDecoderConfigurationRecord(hex("01 42c00d ff e0 00"))).toThrow(/no SPS/);
     expect(() => parseAvcSps(hex("68 42 c0 0d"))).toThrow(/NAL type 8/);
   });
@@ -97,19 +106,43 @@ describe("hvcC and H.265 SPS (real x265 output)", () => {
   it("parses size, codec string and parameter sets", () => {
     const hvcC = fixture("hevc-main-640x360.hvcC");
     const cfg = parseHevcDecoderConfigurationRecord(hvcC);
-    expect(cfg).toMatchObject({ profileSpace: 0, tierFlag: false, profileIdc: 1, profileCompatibility: 0x60000000, levelIdc: 63, nalLengthSize: 4, chromaFormat: 1 });
+    expect(cfg).toMatchObject({
+      profileSpace: 0,
+      tierFlag: false,
+      profileIdc: 1,
+      profileCompatibility: 0x60000000,
+      levelIdc: 63,
+      nalLengthSize: 4,
+      chromaFormat: 1,
+    });
     expect(cfg.arrays.map((a) => a.nalType)).toEqual(expect.arrayContaining([32, 33, 34]));
     expect(hevcCodecString(cfg)).toBe("hvc1.1.6.L63.90");
     const sps = parseHevcSps(cfg.arrays.find((a) => a.nalType === 33)!.nalus[0]!);
     const probe = expected["hevc-main-640x360"]!;
     expect([sps.width, sps.height]).toEqual([probe.width, probe.height]);
     expect(probe.level).toBe(cfg.levelIdc);
-    expect(videoConfigFromRecord("h265", hvcC)).toMatchObject({ codec: "h265", codecString: "hvc1.1.6.L63.90", width: 640, height: 360, nalLengthSize: 4 });
+    expect(videoConfigFromRecord("h265", hvcC)).toMatchObject({
+      codec: "h265",
+      codecString: "hvc1.1.6.L63.90",
+      width: 640,
+      height: 360,
+      nalLengthSize: 4,
+    });
   });
 
   it("writes profile space, high tier and all-zero constraints per ISO/IEC 14496-15 E.3", () => {
     const cfg = parseHevcDecoderConfigurationRecord(fixture("hevc-main-640x360.hvcC"));
-    expect(hevcCodecString({ ...cfg, profileSpace: 1, tierFlag: true, profileIdc: 2, profileCompatibility: 0x20000000, constraintIndicator: new Uint8Array(6), levelIdc: 120 })).toBe("hvc1.A2.4.H120");
+    expect(
+      hevcCodecString({
+        ...cfg,
+        profileSpace: 1,
+        tierFlag: true,
+        profileIdc: 2,
+        profileCompatibility: 0x20000000,
+        constraintIndicator: new Uint8Array(6),
+        levelIdc: 120,
+      }),
+    ).toBe("hvc1.A2.4.H120");
   });
 });
 
@@ -117,12 +150,24 @@ describe("av1C (real libaom output)", () => {
   it("parses the record and the sequence header size", () => {
     const av1C = fixture("av1-main-320x240.av1C");
     const cfg = parseAv1CodecConfigurationRecord(av1C);
-    expect(cfg).toMatchObject({ seqProfile: 0, seqLevelIdx0: 0, seqTier0: 0, bitDepth: 8, chromaSubsamplingX: true, chromaSubsamplingY: true });
+    expect(cfg).toMatchObject({
+      seqProfile: 0,
+      seqLevelIdx0: 0,
+      seqTier0: 0,
+      bitDepth: 8,
+      chromaSubsamplingX: true,
+      chromaSubsamplingY: true,
+    });
     expect(av1CodecString(cfg)).toBe("av01.0.00M.08");
     const header = parseAv1SequenceHeader(findAv1SequenceHeader(cfg.configObus)!);
     const probe = expected["av1-main-320x240"]!;
     expect([header.width, header.height]).toEqual([probe.width, probe.height]);
-    expect(videoConfigFromRecord("av1", av1C)).toMatchObject({ codec: "av1", codecString: "av01.0.00M.08", width: 320, height: 240 });
+    expect(videoConfigFromRecord("av1", av1C)).toMatchObject({
+      codec: "av1",
+      codecString: "av01.0.00M.08",
+      width: 320,
+      height: 240,
+    });
   });
 });
 
@@ -132,7 +177,15 @@ describe("AudioSpecificConfig", () => {
       const asc = fixture(`${name}.asc`);
       const probe = expected[name]!;
       const config = audioConfigFromRecord(asc);
-      expect(config).toMatchObject({ kind: "audio", codec: "aac", codecString: "mp4a.40.2", objectType: 2, sampleRate: Number(probe.sample_rate), channels: probe.channels, samplesPerFrame: 1024 });
+      expect(config).toMatchObject({
+        kind: "audio",
+        codec: "aac",
+        codecString: "mp4a.40.2",
+        objectType: 2,
+        sampleRate: Number(probe.sample_rate),
+        channels: probe.channels,
+        samplesPerFrame: 1024,
+      });
       expect(config.description).toBe(asc);
     });
   }
@@ -140,11 +193,19 @@ describe("AudioSpecificConfig", () => {
   it("parses explicit HE-AAC signalling (object type 5 over AAC-LC)", () => {
     // AOT 5, 24 kHz core (index 6), stereo, SBR at 48 kHz (index 3), core AOT 2, GASpecificConfig.
     const asc = parseAudioSpecificConfig(bits("00101 0110 0010 0011 00010 0 0 0"));
-    expect(asc).toMatchObject({ objectType: 5, sampleRate: 24000, channels: 2, extensionSampleRate: 48000, coreObjectType: 2 });
+    expect(asc).toMatchObject({
+      objectType: 5,
+      sampleRate: 24000,
+      channels: 2,
+      extensionSampleRate: 48000,
+      coreObjectType: 2,
+    });
   });
 
   it("parses an escaped object type, an explicit frequency and the 960-sample frame length", () => {
-    const asc = parseAudioSpecificConfig(bits(`11111 000001 1111 ${(22222).toString(2).padStart(24, "0")} 0001 0`));
+    const asc = parseAudioSpecificConfig(
+      bits(`11111 000001 1111 ${(22222).toString(2).padStart(24, "0")} 0001 0`),
+    );
     expect(asc).toMatchObject({ objectType: 33, sampleRate: 22222, channels: 1 });
     const lc960 = parseAudioSpecificConfig(bits("00010 0011 0010 1 0 0"));
     expect(lc960.samplesPerFrame).toBe(960);
@@ -186,7 +247,9 @@ describe("codec parsers on hostile input", () => {
         fc.property(
           fc.oneof(
             fc.uint8Array({ maxLength: 96 }),
-            fc.tuple(fc.nat(sps.byteLength), fc.uint8Array({ maxLength: 40 })).map(([n, tail]) => Uint8Array.of(...sps.subarray(0, n), ...tail)),
+            fc
+              .tuple(fc.nat(sps.byteLength), fc.uint8Array({ maxLength: 40 }))
+              .map(([n, tail]) => Uint8Array.of(...sps.subarray(0, n), ...tail)),
           ),
           (bytes) => {
             try {

@@ -1,6 +1,13 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RtmpServer } from "../src/index.ts";
-import { digestSamples, encodeArgs, publishWithFfmpeg, referenceSamples, requireFfmpeg, type SampleDigest } from "./helpers/ffmpeg.ts";
+import {
+  digestSamples,
+  encodeArgs,
+  publishWithFfmpeg,
+  referenceSamples,
+  requireFfmpeg,
+  type SampleDigest,
+} from "./helpers/ffmpeg.ts";
 import { type Recording, recordAll, startServer, waitFor } from "./helpers/server.ts";
 
 const servers: RtmpServer[] = [];
@@ -18,7 +25,12 @@ async function serve() {
 function summary(samples: readonly SampleDigest[]) {
   const video = samples.filter((s) => s.kind === "video");
   const audio = samples.filter((s) => s.kind === "audio");
-  return { video: video.length, audio: audio.length, keyframes: video.filter((s) => s.keyframe).length, withCompositionOffset: video.filter((s) => s.pts !== s.dts).length };
+  return {
+    video: video.length,
+    audio: audio.length,
+    keyframes: video.filter((s) => s.keyframe).length,
+    withCompositionOffset: video.filter((s) => s.pts !== s.dts).length,
+  };
 }
 
 // Per kind, in order: the same frames with the same flags, times and bytes.
@@ -69,7 +81,10 @@ describe("ffmpeg publishing (libx264 + AAC from testsrc2 + sine)", () => {
     const { url, sessions } = await serve();
     const videoArgs = encodeArgs({ seconds: 3, audio: false });
     const audioArgs = encodeArgs({ seconds: 3, video: false });
-    const [videoExpected, audioExpected] = await Promise.all([referenceSamples(videoArgs), referenceSamples(audioArgs)]);
+    const [videoExpected, audioExpected] = await Promise.all([
+      referenceSamples(videoArgs),
+      referenceSamples(audioArgs),
+    ]);
     await publishWithFfmpeg(videoArgs, url("live/video-only"));
     await publishWithFfmpeg(audioArgs, url("live/audio-only"));
     await waitFor(() => sessions.length === 2 && sessions.every((s) => s.ends.length === 1));
@@ -97,7 +112,10 @@ describe("ffmpeg publishing (libx264 + AAC from testsrc2 + sine)", () => {
     const argsB = encodeArgs({ seconds: 3, size: "480x270", bframes: 2 });
     const [expectedA, expectedB] = await Promise.all([referenceSamples(argsA), referenceSamples(argsB)]);
     const { server, url, sessions } = await serve();
-    await Promise.all([publishWithFfmpeg(argsA, url("live/a"), { realtime: true }), publishWithFfmpeg(argsB, url("live/b"), { realtime: true })]);
+    await Promise.all([
+      publishWithFfmpeg(argsA, url("live/a"), { realtime: true }),
+      publishWithFfmpeg(argsB, url("live/b"), { realtime: true }),
+    ]);
     await waitFor(() => sessions.length === 2 && sessions.every((s) => s.ends.length === 1));
     const a = sessions.find((s) => s.session.name === "live/a")!;
     const b = sessions.find((s) => s.session.name === "live/b")!;

@@ -29,7 +29,10 @@ function code(fn: () => unknown): string {
 
 describe("legacy FLV video and audio tags", () => {
   it("parses AVC sequence header, NALU with negative composition time, and end of sequence", () => {
-    expect(parseVideoTag(hex("17 00 000000 01 42c00d"))).toMatchObject({ type: "sequence-start", codec: "h264" });
+    expect(parseVideoTag(hex("17 00 000000 01 42c00d"))).toMatchObject({
+      type: "sequence-start",
+      codec: "h264",
+    });
     const nalu = parseVideoTag(hex("27 01 ffffbe 00000002 4101"));
     expect(nalu).toMatchObject({ type: "frame", codec: "h264", keyframe: false, compositionTime: -66 });
     expect(toHex((nalu as { data: Uint8Array }).data)).toBe("000000024101");
@@ -46,7 +49,9 @@ describe("legacy FLV video and audio tags", () => {
     expect(code(() => parseVideoTag(hex("24 00")))).toBe(
       "RTMP_UNSUPPORTED_CODEC: video codec id 4 (On2 VP6) is not supported; publish H.264 (codec id 7), or H.265/AV1 with Enhanced RTMP",
     );
-    expect(code(() => parseAudioTag(hex("2f 00")))).toMatch(/^RTMP_UNSUPPORTED_CODEC: audio format 2 \(MP3\)/);
+    expect(code(() => parseAudioTag(hex("2f 00")))).toMatch(
+      /^RTMP_UNSUPPORTED_CODEC: audio format 2 \(MP3\)/,
+    );
     expect(code(() => parseVideoTag(hex("17 05 000000")))).toMatch(/^FLV_INVALID: AVC packet type 5/);
     expect(code(() => parseVideoTag(hex("17 01")))).toMatch(/^FLV_INVALID: FLV video tag is truncated/);
   });
@@ -65,11 +70,18 @@ describe("legacy FLV video and audio tags", () => {
 
 describe("Enhanced RTMP", () => {
   it("parses hvc1 sequence start, coded frames with composition time, and CodedFramesX", () => {
-    expect(parseVideoTag(hex("90 68766331 01020304"))).toMatchObject({ type: "sequence-start", codec: "h265" });
+    expect(parseVideoTag(hex("90 68766331 01020304"))).toMatchObject({
+      type: "sequence-start",
+      codec: "h265",
+    });
     const frame = parseVideoTag(hex("a1 68766331 000021 00000001 02"));
     expect(frame).toMatchObject({ type: "frame", codec: "h265", keyframe: false, compositionTime: 33 });
     expect(toHex((frame as { data: Uint8Array }).data)).toBe("0000000102");
-    expect(parseVideoTag(hex("93 68766331 00000001 26"))).toMatchObject({ type: "frame", keyframe: true, compositionTime: 0 });
+    expect(parseVideoTag(hex("93 68766331 00000001 26"))).toMatchObject({
+      type: "frame",
+      keyframe: true,
+      compositionTime: 0,
+    });
     expect(parseVideoTag(hex("92 68766331"))).toEqual({ type: "sequence-end", codec: "h265" });
   });
 
@@ -77,7 +89,10 @@ describe("Enhanced RTMP", () => {
     const frame = parseVideoTag(hex("91 61763031 12000a0b"));
     expect(frame).toMatchObject({ type: "frame", codec: "av1", keyframe: true, compositionTime: 0 });
     expect(toHex((frame as { data: Uint8Array }).data)).toBe("12000a0b");
-    expect(parseVideoTag(hex("91 61766331 000010 00000001 65"))).toMatchObject({ codec: "h264", compositionTime: 16 });
+    expect(parseVideoTag(hex("91 61766331 000010 00000001 65"))).toMatchObject({
+      codec: "h264",
+      compositionTime: 16,
+    });
   });
 
   it("unwraps ModEx packets (e.g. a nanosecond timestamp offset)", () => {
@@ -89,22 +104,47 @@ describe("Enhanced RTMP", () => {
   it("ignores metadata and command frames, refuses multitrack and unknown FourCCs", () => {
     expect(parseVideoTag(hex("94 68766331 02"))).toMatchObject({ type: "ignore" });
     expect(parseVideoTag(hex("d1 68766331 00"))).toMatchObject({ type: "ignore" });
-    expect(code(() => parseVideoTag(hex("96 00 68766331")))).toMatch(/^RTMP_UNSUPPORTED_CODEC: Enhanced RTMP multitrack/);
-    expect(code(() => parseVideoTag(hex("90 76703039 00")))).toMatch(/^RTMP_UNSUPPORTED_CODEC: Enhanced RTMP video FourCC 'vp09'/);
-    expect(code(() => parseVideoTag(hex("98 68766331")))).toMatch(/^FLV_INVALID: Enhanced RTMP video packet type 8 is reserved/);
+    expect(code(() => parseVideoTag(hex("96 00 68766331")))).toMatch(
+      /^RTMP_UNSUPPORTED_CODEC: Enhanced RTMP multitrack/,
+    );
+    expect(code(() => parseVideoTag(hex("90 76703039 00")))).toMatch(
+      /^RTMP_UNSUPPORTED_CODEC: Enhanced RTMP video FourCC 'vp09'/,
+    );
+    expect(code(() => parseVideoTag(hex("98 68766331")))).toMatch(
+      /^FLV_INVALID: Enhanced RTMP video packet type 8 is reserved/,
+    );
   });
 
   it("parses Enhanced audio mp4a and refuses other audio FourCCs", () => {
     expect(parseAudioTag(hex("90 6d703461 1190"))).toMatchObject({ type: "sequence-start", codec: "aac" });
     expect(parseAudioTag(hex("91 6d703461 21"))).toMatchObject({ type: "frame", codec: "aac" });
-    expect(code(() => parseAudioTag(hex("91 4f707573 00")))).toMatch(/^RTMP_UNSUPPORTED_CODEC: Enhanced RTMP audio FourCC 'Opus'/);
+    expect(code(() => parseAudioTag(hex("91 4f707573 00")))).toMatch(
+      /^RTMP_UNSUPPORTED_CODEC: Enhanced RTMP audio FourCC 'Opus'/,
+    );
   });
 
   it("builds enhanced tags", () => {
-    expect(toHex(buildEnhancedVideoTag({ fourCc: "hvc1", packetType: VideoPacketType.CodedFrames, keyframe: true, compositionTimeMs: 2, data: hex("aa") }))).toBe(
-      "916876633100000" + "2aa",
-    );
-    expect(toHex(buildEnhancedVideoTag({ fourCc: "av01", packetType: VideoPacketType.SequenceStart, keyframe: true, data: hex("81") }))).toBe("906176303181");
+    expect(
+      toHex(
+        buildEnhancedVideoTag({
+          fourCc: "hvc1",
+          packetType: VideoPacketType.CodedFrames,
+          keyframe: true,
+          compositionTimeMs: 2,
+          data: hex("aa"),
+        }),
+      ),
+    ).toBe("916876633100000" + "2aa");
+    expect(
+      toHex(
+        buildEnhancedVideoTag({
+          fourCc: "av01",
+          packetType: VideoPacketType.SequenceStart,
+          keyframe: true,
+          data: hex("81"),
+        }),
+      ),
+    ).toBe("906176303181");
   });
 });
 
@@ -117,7 +157,9 @@ describe("onMetaData codec checks", () => {
   });
 
   it("names what it cannot carry", () => {
-    expect(metadataCodecProblem({ videocodecid: 4 })).toBe("onMetaData declares video codec 4 (On2 VP6); this server accepts H.264, H.265 and AV1");
+    expect(metadataCodecProblem({ videocodecid: 4 })).toBe(
+      "onMetaData declares video codec 4 (On2 VP6); this server accepts H.264, H.265 and AV1",
+    );
     expect(metadataCodecProblem({ videocodecid: 0x76703039 })).toMatch(/'vp09'/);
     expect(metadataCodecProblem({ audiocodecid: 2 })).toMatch(/audio codec 2 \(MP3\)/);
   });

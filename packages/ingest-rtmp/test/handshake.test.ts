@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ClientHandshake, isRtmpError, RtmpServer, ServerHandshake } from "../src/index.ts";
 import type { HandshakeEntropy } from "../src/handshake.ts";
+import { ClientHandshake, isRtmpError, RtmpServer, ServerHandshake } from "../src/index.ts";
 import { toHex } from "./helpers/hex.ts";
 
 // Deterministic entropy so the bytes are reproducible.
@@ -21,7 +21,10 @@ function offset(packet: Uint8Array, scheme: 0 | 1): number {
   return ((packet[base]! + packet[base + 1]! + packet[base + 2]! + packet[base + 3]!) % 728) + base + 4;
 }
 function digestAt(packet: Uint8Array, at: number, key: Uint8Array): Buffer {
-  return createHmac("sha256", key).update(packet.subarray(0, at)).update(packet.subarray(at + 32)).digest();
+  return createHmac("sha256", key)
+    .update(packet.subarray(0, at))
+    .update(packet.subarray(at + 32))
+    .digest();
 }
 function makeDigestC1(scheme: 0 | 1): Uint8Array {
   const c1 = new Uint8Array(1536);
@@ -68,7 +71,9 @@ describe("server handshake", () => {
       expect(toHex(s1.subarray(at, at + 32))).toBe(toHex(digestAt(s1, at, FMS.subarray(0, 36))));
       const c1Digest = c1.subarray(offset(c1, scheme), offset(c1, scheme) + 32);
       const key = createHmac("sha256", FMS).update(c1Digest).digest();
-      expect(toHex(s2.subarray(1504))).toBe(toHex(createHmac("sha256", key).update(s2.subarray(0, 1504)).digest()));
+      expect(toHex(s2.subarray(1504))).toBe(
+        toHex(createHmac("sha256", key).update(s2.subarray(0, 1504)).digest()),
+      );
     });
   }
 
@@ -109,13 +114,21 @@ describe("client handshake against the server handshake", () => {
       const end = server.push(c.reply!);
       expect(end.done).toBe(true);
       expect(server.mode).toBe(mode);
-      expect(client.result).toEqual(mode === "digest" ? { serverDigestValid: true, serverSignatureValid: true } : { serverDigestValid: false, serverSignatureValid: false });
+      expect(client.result).toEqual(
+        mode === "digest"
+          ? { serverDigestValid: true, serverSignatureValid: true }
+          : { serverDigestValid: false, serverSignatureValid: false },
+      );
       if (mode === "digest") {
         // C2 must be signed with a key derived from S1's digest.
         const s1 = s.reply!.subarray(1, 1537);
         const at = offset(s1, 0);
-        const key = createHmac("sha256", FP).update(s1.subarray(at, at + 32)).digest();
-        expect(toHex(c.reply!.subarray(1504))).toBe(toHex(createHmac("sha256", key).update(c.reply!.subarray(0, 1504)).digest()));
+        const key = createHmac("sha256", FP)
+          .update(s1.subarray(at, at + 32))
+          .digest();
+        expect(toHex(c.reply!.subarray(1504))).toBe(
+          toHex(createHmac("sha256", key).update(c.reply!.subarray(0, 1504)).digest()),
+        );
       }
     });
   }
@@ -135,7 +148,18 @@ describe("digest handshake against a real peer", () => {
     const { port } = await server.listen(0, "127.0.0.1");
     try {
       const stderr = await new Promise<string>((resolve, reject) => {
-        const ff = spawn("ffmpeg", ["-hide_banner", "-loglevel", "debug", "-rw_timeout", "5000000", "-i", `rtmp://127.0.0.1:${port}/live/probe`, "-f", "null", "-"]);
+        const ff = spawn("ffmpeg", [
+          "-hide_banner",
+          "-loglevel",
+          "debug",
+          "-rw_timeout",
+          "5000000",
+          "-i",
+          `rtmp://127.0.0.1:${port}/live/probe`,
+          "-f",
+          "null",
+          "-",
+        ]);
         let err = "";
         ff.stderr.on("data", (d) => {
           err += d;
@@ -144,7 +168,9 @@ describe("digest handshake against a real peer", () => {
         ff.on("exit", () => resolve(err));
       });
       expect(stderr).not.toMatch(/validating failed|Signature mismatch|Handshaking failed/);
-      expect(events.some((e) => e.startsWith("RTMP handshake complete") && e.includes('"mode":"digest"'))).toBe(true);
+      expect(
+        events.some((e) => e.startsWith("RTMP handshake complete") && e.includes('"mode":"digest"')),
+      ).toBe(true);
       // After the handshake ffmpeg sent connect, and the server answered play with an error.
       expect(events.some((e) => e.startsWith("RTMP connect"))).toBe(true);
       expect(stderr).toMatch(/NetStream\.Play\.Failed|accepts publishing only/);

@@ -33,10 +33,24 @@ describe("the FMLE/OBS publish flow", () => {
     const client = await LibrtmpLikeClient.connect(port);
     expect(client.serverDigestVerified).toBe(true);
 
-    client.invoke("connect", { app: "live", type: "nonprivate", flashVer: "FMLE/3.0 (compatible; FMSc/1.0)", swfUrl: `rtmp://127.0.0.1:${port}/live`, tcUrl: `rtmp://127.0.0.1:${port}/live` }, []);
+    client.invoke(
+      "connect",
+      {
+        app: "live",
+        type: "nonprivate",
+        flashVer: "FMLE/3.0 (compatible; FMSc/1.0)",
+        swfUrl: `rtmp://127.0.0.1:${port}/live`,
+        tcUrl: `rtmp://127.0.0.1:${port}/live`,
+      },
+      [],
+    );
     await client.waitFor(() => client.commands().some((c) => c.name === "_result" && c.transactionId === 1));
     // The server announced its window, bandwidth and chunk size before answering connect.
-    expect(client.received.slice(0, 3).map((m) => m.typeId)).toEqual([MessageType.WindowAckSize, MessageType.SetPeerBandwidth, MessageType.SetChunkSize]);
+    expect(client.received.slice(0, 3).map((m) => m.typeId)).toEqual([
+      MessageType.WindowAckSize,
+      MessageType.SetPeerBandwidth,
+      MessageType.SetChunkSize,
+    ]);
     const connectResult = client.commands().find((c) => c.transactionId === 1)!;
     expect(connectResult.args[0]).toMatchObject({ level: "status", code: "NetConnection.Connect.Success" });
 
@@ -44,7 +58,9 @@ describe("the FMLE/OBS publish flow", () => {
     client.invoke("releaseStream", null, ["obs-key"]);
     client.invoke("FCPublish", null, ["obs-key"]);
     const createTxn = client.invoke("createStream", null, []);
-    await client.waitFor(() => client.commands().some((c) => c.name === "_result" && c.transactionId === createTxn));
+    await client.waitFor(() =>
+      client.commands().some((c) => c.name === "_result" && c.transactionId === createTxn),
+    );
     const cmds = client.commands();
     expect(cmds.filter((c) => c.name === "_result").map((c) => c.transactionId)).toEqual([1, 2, 3, 4]);
     const streamId = cmds.find((c) => c.transactionId === createTxn)!.args[0] as number;
@@ -56,9 +72,19 @@ describe("the FMLE/OBS publish flow", () => {
     expect(status.args[0]).toMatchObject({ level: "status", code: "NetStream.Publish.Start" });
     expect(status.streamId).toBe(streamId);
     // Stream Begin for the publishing stream came first.
-    expect(client.received.some((m) => m.typeId === MessageType.UserControl && m.payload[1] === 0 && m.payload[5] === streamId)).toBe(true);
+    expect(
+      client.received.some(
+        (m) => m.typeId === MessageType.UserControl && m.payload[1] === 0 && m.payload[5] === streamId,
+      ),
+    ).toBe(true);
 
-    client.metadata(streamId, { width: 320, height: 240, videocodecid: 7, audiocodecid: 10, encoder: "obs-output module (libobs version 30.0.0)" });
+    client.metadata(streamId, {
+      width: 320,
+      height: 240,
+      videocodecid: 7,
+      audiocodecid: 10,
+      encoder: "obs-output module (libobs version 30.0.0)",
+    });
     client.write(9, 0, avcSequenceHeader, streamId);
     client.write(8, 0, aacSequenceHeader, streamId);
     for (let i = 0; i < 60; i++) {
@@ -107,16 +133,33 @@ describe("admission", () => {
     const requests: unknown[] = [];
     const { server: srv, url } = await server({
       authorize: async (req) => {
-        requests.push({ app: req.app, stream: req.stream, key: req.query.get("key"), token: req.query.get("token"), flashVer: req.flashVer });
+        requests.push({
+          app: req.app,
+          stream: req.stream,
+          key: req.query.get("key"),
+          token: req.query.get("token"),
+          flashVer: req.flashVer,
+        });
         await new Promise((r) => setTimeout(r, 50));
         return { allow: true };
       },
     });
     const published = nextPublish(srv);
     // A query on the app (some encoders put the key there) is merged under the stream's own query.
-    const pub = await RtmpPublisher.connect(url("live/show"), { app: "live?token=t1", stream: "show?key=s3cret" });
+    const pub = await RtmpPublisher.connect(url("live/show"), {
+      app: "live?token=t1",
+      stream: "show?key=s3cret",
+    });
     const rec = await published;
-    expect(requests).toEqual([{ app: "live", stream: "show", key: "s3cret", token: "t1", flashVer: "FMLE/3.0 (compatible; FMSc/1.0)" }]);
+    expect(requests).toEqual([
+      {
+        app: "live",
+        stream: "show",
+        key: "s3cret",
+        token: "t1",
+        flashVer: "FMLE/3.0 (compatible; FMSc/1.0)",
+      },
+    ]);
     expect(rec.session.name).toBe("live/show");
     expect(rec.session.stream).toBe("show");
     await pub.close();
@@ -124,7 +167,9 @@ describe("admission", () => {
 
   for (const status of ["NetStream.Publish.Unauthorized", "NetStream.Publish.BadName"] as const) {
     it(`a deny sends onStatus ${status} and then closes`, async () => {
-      const { server: srv, url } = await server({ authorize: () => ({ allow: false, status, description: "no such key" }) });
+      const { server: srv, url } = await server({
+        authorize: () => ({ allow: false, status, description: "no such key" }),
+      });
       const rejections: unknown[] = [];
       srv.on("reject", (r) => rejections.push(r));
       let publishes = 0;
@@ -141,22 +186,39 @@ describe("admission", () => {
 
   it("a thrown or slow authorize denies with Unauthorized", async () => {
     const { url } = await server({ authorize: () => Promise.reject(new Error("database down")) });
-    await expect(RtmpPublisher.connect(url("live/a"))).rejects.toMatchObject({ status: "NetStream.Publish.Unauthorized", description: "authorization failed" });
+    await expect(RtmpPublisher.connect(url("live/a"))).rejects.toMatchObject({
+      status: "NetStream.Publish.Unauthorized",
+      description: "authorization failed",
+    });
     const slow = await server({ authorize: () => new Promise(() => {}), authorizeTimeoutMs: 100 });
-    await expect(RtmpPublisher.connect(slow.url("live/a"))).rejects.toMatchObject({ status: "NetStream.Publish.Unauthorized", description: "authorization timed out" });
+    await expect(RtmpPublisher.connect(slow.url("live/a"))).rejects.toMatchObject({
+      status: "NetStream.Publish.Unauthorized",
+      description: "authorization timed out",
+    });
   });
 
   it("uses the name authorize returns, and validates names", async () => {
-    const { server: srv, url } = await server({ authorize: (req) => (req.stream === "key123" ? { allow: true, name: "shows/evening" } : { allow: true }) });
+    const { server: srv, url } = await server({
+      authorize: (req) =>
+        req.stream === "key123" ? { allow: true, name: "shows/evening" } : { allow: true },
+    });
     const published = nextPublish(srv);
     const pub = await RtmpPublisher.connect(url("live/key123"));
     expect((await published).session.name).toBe("shows/evening");
     await pub.close();
     for (const bad of ["live/a%20b", `live/${"x".repeat(300)}`, "live/bad$name"]) {
-      await expect(RtmpPublisher.connect(url(bad))).rejects.toMatchObject({ status: "NetStream.Publish.BadName" });
+      await expect(RtmpPublisher.connect(url(bad))).rejects.toMatchObject({
+        status: "NetStream.Publish.BadName",
+      });
     }
-    await expect(RtmpPublisher.connect(url("live/x"), { stream: ".." })).rejects.toMatchObject({ status: "NetStream.Publish.BadName", description: expect.stringContaining('".." path segment') });
-    await expect(RtmpPublisher.connect(url("live/x"), { stream: "?key=1" })).rejects.toMatchObject({ status: "NetStream.Publish.BadName", description: "the stream name is empty" });
+    await expect(RtmpPublisher.connect(url("live/x"), { stream: ".." })).rejects.toMatchObject({
+      status: "NetStream.Publish.BadName",
+      description: expect.stringContaining('".." path segment'),
+    });
+    await expect(RtmpPublisher.connect(url("live/x"), { stream: "?key=1" })).rejects.toMatchObject({
+      status: "NetStream.Publish.BadName",
+      description: "the stream name is empty",
+    });
   });
 });
 
@@ -177,7 +239,10 @@ describe("duplicate names", () => {
     expect(performance.now() - started).toBeLessThan(1000);
     expect(oldRec.ends).toEqual([["takeover", undefined]]);
     await oldClosed;
-    expect(old.statuses.map((s) => s["code"])).toEqual(["NetStream.Publish.Start", "NetStream.Unpublish.Success"]);
+    expect(old.statuses.map((s) => s["code"])).toEqual([
+      "NetStream.Publish.Start",
+      "NetStream.Unpublish.Success",
+    ]);
     expect(srv.session("live/dup")).toBe(newRec.session);
     await sendMedia(pub, { frames: 3 });
     await waitFor(() => newRec.samples.length === 6);
@@ -228,20 +293,27 @@ describe("duplicate names", () => {
     const c = await server({ duplicatePublisher: "reject", staleAfterMs: 1 });
     const q1 = await RtmpPublisher.connect(c.url("live/z"));
     await new Promise((r) => setTimeout(r, 20));
-    await expect(RtmpPublisher.connect(c.url("live/z"))).rejects.toMatchObject({ status: "NetStream.Publish.BadName" });
+    await expect(RtmpPublisher.connect(c.url("live/z"))).rejects.toMatchObject({
+      status: "NetStream.Publish.BadName",
+    });
     await q1.close();
   });
 
   it("only valid credentials may take over", async () => {
     const { server: srv, url } = await server({
       staleAfterMs: 1,
-      authorize: (req) => (req.query.get("key") === "good" ? { allow: true } : { allow: false, status: "NetStream.Publish.Unauthorized", description: "bad key" }),
+      authorize: (req) =>
+        req.query.get("key") === "good"
+          ? { allow: true }
+          : { allow: false, status: "NetStream.Publish.Unauthorized", description: "bad key" },
     });
     const first = nextPublish(srv);
     const owner = await RtmpPublisher.connect(url("live/k?key=good"));
     const rec = await first;
     await new Promise((r) => setTimeout(r, 20));
-    await expect(RtmpPublisher.connect(url("live/k?key=bad"))).rejects.toMatchObject({ status: "NetStream.Publish.Unauthorized" });
+    await expect(RtmpPublisher.connect(url("live/k?key=bad"))).rejects.toMatchObject({
+      status: "NetStream.Publish.Unauthorized",
+    });
     expect(rec.ends).toEqual([]);
     await owner.close();
   });
@@ -270,7 +342,11 @@ describe("media and protocol details", () => {
     const closed = once(pub, "close");
     await pub.sendMetadata({ videocodecid: 4, audiocodecid: 10 });
     await closed;
-    expect(pub.statuses.at(-1)).toMatchObject({ level: "error", code: "NetStream.Publish.Rejected", description: expect.stringContaining("video codec 4 (On2 VP6)") });
+    expect(pub.statuses.at(-1)).toMatchObject({
+      level: "error",
+      code: "NetStream.Publish.Rejected",
+      description: expect.stringContaining("video codec 4 (On2 VP6)"),
+    });
     const [reason, error] = await rec.ended;
     expect(reason).toBe("error");
     expect(error?.code).toBe("RTMP_UNSUPPORTED_CODEC");
@@ -295,21 +371,64 @@ describe("media and protocol details", () => {
     const rec = await published;
     const hvcC = fixture("hevc-main-640x360.hvcC");
     await pub.sendMetadata({ videocodecid: 0x68766331, audiocodecid: 10 });
-    await pub.sendVideo(0, buildEnhancedVideoTag({ fourCc: "hvc1", packetType: VideoPacketType.SequenceStart, keyframe: true, data: hvcC }));
+    await pub.sendVideo(
+      0,
+      buildEnhancedVideoTag({
+        fourCc: "hvc1",
+        packetType: VideoPacketType.SequenceStart,
+        keyframe: true,
+        data: hvcC,
+      }),
+    );
     const frame = Uint8Array.of(0, 0, 0, 3, 0x26, 0x01, 0xaf);
-    await pub.sendVideo(0, buildEnhancedVideoTag({ fourCc: "hvc1", packetType: VideoPacketType.CodedFrames, keyframe: true, compositionTimeMs: 66, data: frame }));
-    await pub.sendVideo(33, buildEnhancedVideoTag({ fourCc: "hvc1", packetType: VideoPacketType.CodedFramesX, keyframe: false, data: frame }));
+    await pub.sendVideo(
+      0,
+      buildEnhancedVideoTag({
+        fourCc: "hvc1",
+        packetType: VideoPacketType.CodedFrames,
+        keyframe: true,
+        compositionTimeMs: 66,
+        data: frame,
+      }),
+    );
+    await pub.sendVideo(
+      33,
+      buildEnhancedVideoTag({
+        fourCc: "hvc1",
+        packetType: VideoPacketType.CodedFramesX,
+        keyframe: false,
+        data: frame,
+      }),
+    );
     await waitFor(() => rec.samples.length === 2);
-    expect(rec.configs[0]).toMatchObject({ codec: "h265", codecString: "hvc1.1.6.L63.90", width: 640, height: 360 });
+    expect(rec.configs[0]).toMatchObject({
+      codec: "h265",
+      codecString: "hvc1.1.6.L63.90",
+      width: 640,
+      height: 360,
+    });
     expect(Buffer.from(rec.configs[0]!.description).equals(hvcC)).toBe(true);
     expect(rec.samples.map((s) => [s.dts, s.pts, s.keyframe])).toEqual([
       [0, 66, true],
       [33, 33, false],
     ]);
     expect(Buffer.from(rec.samples[0]!.data).equals(frame)).toBe(true);
-    await pub.sendVideo(66, buildEnhancedVideoTag({ fourCc: "av01", packetType: VideoPacketType.SequenceStart, keyframe: true, data: fixture("av1-main-320x240.av1C") }));
+    await pub.sendVideo(
+      66,
+      buildEnhancedVideoTag({
+        fourCc: "av01",
+        packetType: VideoPacketType.SequenceStart,
+        keyframe: true,
+        data: fixture("av1-main-320x240.av1C"),
+      }),
+    );
     await waitFor(() => rec.configs.length === 2);
-    expect(rec.configs[1]).toMatchObject({ codec: "av1", codecString: "av01.0.00M.08", width: 320, height: 240 });
+    expect(rec.configs[1]).toMatchObject({
+      codec: "av1",
+      codecString: "av01.0.00M.08",
+      width: 320,
+      height: 240,
+    });
     await pub.close();
   });
 
@@ -345,11 +464,23 @@ describe("media and protocol details", () => {
       return Buffer.concat([h, body, back]);
     };
     const aggregate = Buffer.concat([tag(500, videoFrame(1, true)), tag(533, videoFrame(2, false))]);
-    await pub.sendMessage({ chunkStreamId: 6, typeId: MessageType.Aggregate, streamId: pub.streamId, timestamp: 1000, payload: aggregate });
+    await pub.sendMessage({
+      chunkStreamId: 6,
+      typeId: MessageType.Aggregate,
+      streamId: pub.streamId,
+      timestamp: 1000,
+      payload: aggregate,
+    });
     await waitFor(() => rec.samples.length === 2);
     expect(rec.samples.map((s) => s.dts)).toEqual([1000, 1033]);
     const amf3 = Buffer.concat([Buffer.of(0), encodeAmf0(["deleteStream", 0, null, pub.streamId])]);
-    await pub.sendMessage({ chunkStreamId: 3, typeId: MessageType.CommandAmf3, streamId: 0, timestamp: 0, payload: amf3 });
+    await pub.sendMessage({
+      chunkStreamId: 3,
+      typeId: MessageType.CommandAmf3,
+      streamId: 0,
+      timestamp: 0,
+      payload: amf3,
+    });
     expect(await rec.ended).toEqual(["unpublish", undefined]);
     await pub.close();
   });
@@ -361,10 +492,24 @@ describe("media and protocol details", () => {
     await published;
     const received: { typeId: number; payload: Uint8Array }[] = [];
     pub.on("message", (m) => received.push(m));
-    await pub.sendMessage({ chunkStreamId: 2, typeId: MessageType.UserControl, streamId: 0, timestamp: 0, payload: Uint8Array.of(0, 6, 0, 0, 0x12, 0x34) });
+    await pub.sendMessage({
+      chunkStreamId: 2,
+      typeId: MessageType.UserControl,
+      streamId: 0,
+      timestamp: 0,
+      payload: Uint8Array.of(0, 6, 0, 0, 0x12, 0x34),
+    });
     await waitFor(() => received.some((m) => m.typeId === MessageType.UserControl));
-    expect(Buffer.from(received.find((m) => m.typeId === MessageType.UserControl)!.payload).toString("hex")).toBe("000700001234");
-    await pub.sendMessage({ chunkStreamId: 2, typeId: MessageType.WindowAckSize, streamId: 0, timestamp: 0, payload: Uint8Array.of(0, 0x10, 0, 0) });
+    expect(
+      Buffer.from(received.find((m) => m.typeId === MessageType.UserControl)!.payload).toString("hex"),
+    ).toBe("000700001234");
+    await pub.sendMessage({
+      chunkStreamId: 2,
+      typeId: MessageType.WindowAckSize,
+      streamId: 0,
+      timestamp: 0,
+      payload: Uint8Array.of(0, 0x10, 0, 0),
+    });
     await sendMedia(pub, { frames: 40, videoSize: 30_000 });
     await waitFor(() => received.some((m) => m.typeId === MessageType.Acknowledgement));
     const ack = received.find((m) => m.typeId === MessageType.Acknowledgement)!;
@@ -380,7 +525,10 @@ describe("media and protocol details", () => {
     await client.waitFor(() => client.commands().filter((c) => c.name === "_result").length === 2);
     client.invoke("play", null, ["x"], 8, 1);
     await client.waitFor(() => client.closed, 3000).catch(() => {});
-    expect(client.commands().find((c) => c.name === "onStatus")?.args[0]).toMatchObject({ level: "error", code: "NetStream.Play.Failed" });
+    expect(client.commands().find((c) => c.name === "onStatus")?.args[0]).toMatchObject({
+      level: "error",
+      code: "NetStream.Play.Failed",
+    });
   });
 
   it("ignores media before Publish.Start and commands it does not know", async () => {
@@ -390,7 +538,14 @@ describe("media and protocol details", () => {
     client.invoke("connect", { app: "live" }, []);
     client.write(9, 0, avcSequenceHeader, 1);
     client.invoke("someVendorCommand", null, [{ a: 1 }]);
-    client.send({ channel: 9, headerType: 0, type: 0x7f, timestamp: 0, streamId: 0, body: Uint8Array.of(1, 2, 3) });
+    client.send({
+      channel: 9,
+      headerType: 0,
+      type: 0x7f,
+      timestamp: 0,
+      streamId: 0,
+      body: Uint8Array.of(1, 2, 3),
+    });
     client.invoke("createStream", null, []);
     await client.waitFor(() => client.commands().filter((c) => c.name === "_result").length === 2);
     client.invoke("publish", null, ["late"], 4, 1);
@@ -421,7 +576,10 @@ describe("session lifecycle", () => {
   it("server.close() ends every session with 'shutdown' and resolves when sockets are closed", async () => {
     const { server: srv, url } = await startServer();
     const sessions = recordAll(srv);
-    const pubs = await Promise.all([RtmpPublisher.connect(url("live/a")), RtmpPublisher.connect(url("live/b"))]);
+    const pubs = await Promise.all([
+      RtmpPublisher.connect(url("live/a")),
+      RtmpPublisher.connect(url("live/b")),
+    ]);
     await srv.close();
     expect(sessions.map((r) => r.ends)).toEqual([[["shutdown", undefined]], [["shutdown", undefined]]]);
     expect(srv.stats.connections).toBe(0);
@@ -474,7 +632,15 @@ describe("session lifecycle", () => {
     const writer = new ChunkStreamWriter({ compress: false });
     const frames = [avcSequenceHeader, videoFrame(0, true), videoFrame(1, false)];
     for (const [i, body] of frames.entries()) {
-      await pub.sendRaw(writer.encode({ chunkStreamId: 7, typeId: 9, streamId: pub.streamId, timestamp: i * 40, payload: body }));
+      await pub.sendRaw(
+        writer.encode({
+          chunkStreamId: 7,
+          typeId: 9,
+          streamId: pub.streamId,
+          timestamp: i * 40,
+          payload: body,
+        }),
+      );
     }
     await waitFor(() => rec.samples.length === 2);
     expect(rec.samples.map((s) => s.dts)).toEqual([40, 80]);

@@ -48,7 +48,13 @@ describe("MediaTimeline", () => {
   it("never lets a kind's decode time go backwards and keeps jumps bounded", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.constantFrom("video" as const, "audio" as const), fc.integer({ min: 0, max: 0xffffffff })), { minLength: 1, maxLength: 200 }),
+        fc.array(
+          fc.tuple(
+            fc.constantFrom("video" as const, "audio" as const),
+            fc.integer({ min: 0, max: 0xffffffff }),
+          ),
+          { minLength: 1, maxLength: 200 },
+        ),
         (steps) => {
           const t = new MediaTimeline(10_000);
           const last = { video: -Infinity, audio: -Infinity };

@@ -28,18 +28,44 @@ const sha1 = (b: Uint8Array): string => createHash("sha1").update(b).digest("hex
 
 /** Reduces samples the server emitted. */
 export function digestSamples(samples: readonly MediaSample[]): SampleDigest[] {
-  return samples.map((s) => ({ kind: s.kind, dts: s.dts, pts: s.pts, keyframe: s.keyframe, size: s.data.byteLength, sha1: sha1(s.data) }));
+  return samples.map((s) => ({
+    kind: s.kind,
+    dts: s.dts,
+    pts: s.pts,
+    keyframe: s.keyframe,
+    size: s.data.byteLength,
+    sha1: sha1(s.data),
+  }));
 }
 
 /** Input and encoding arguments shared by the reference encode and the publish. */
-export function encodeArgs(options: { seconds: number; video?: boolean; audio?: boolean; bframes?: number; offsetSeconds?: number; size?: string }): string[] {
+export function encodeArgs(options: {
+  seconds: number;
+  video?: boolean;
+  audio?: boolean;
+  bframes?: number;
+  offsetSeconds?: number;
+  size?: string;
+}): string[] {
   const args: string[] = [];
   const video = options.video ?? true;
   const audio = options.audio ?? true;
   if (video) args.push("-f", "lavfi", "-i", `testsrc2=size=${options.size ?? "640x360"}:rate=30`);
   if (audio) args.push("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000");
   args.push("-t", String(options.seconds));
-  if (video) args.push("-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-bf", String(options.bframes ?? 0), "-pix_fmt", "yuv420p");
+  if (video)
+    args.push(
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-g",
+      "60",
+      "-bf",
+      String(options.bframes ?? 0),
+      "-pix_fmt",
+      "yuv420p",
+    );
   if (audio) args.push("-c:a", "aac", "-b:a", "96k");
   if (options.offsetSeconds !== undefined) args.push("-output_ts_offset", String(options.offsetSeconds));
   return args;
@@ -53,7 +79,9 @@ function run(args: string[]): Promise<string> {
       stderr += d;
     });
     ff.on("error", reject);
-    ff.on("exit", (code) => (code === 0 ? resolve(stderr) : reject(new Error(`ffmpeg exited with ${code}: ${stderr}`))));
+    ff.on("exit", (code) =>
+      code === 0 ? resolve(stderr) : reject(new Error(`ffmpeg exited with ${code}: ${stderr}`)),
+    );
   });
 }
 
@@ -71,12 +99,26 @@ export async function referenceSamples(args: string[]): Promise<SampleDigest[]> 
       if (tag.type === 9) {
         const p = parseVideoTag(tag.body);
         if (p.type === "frame" && p.data.byteLength > 0) {
-          out.push({ kind: "video", dts: tag.timestamp, pts: tag.timestamp + p.compositionTime, keyframe: p.keyframe, size: p.data.byteLength, sha1: sha1(p.data) });
+          out.push({
+            kind: "video",
+            dts: tag.timestamp,
+            pts: tag.timestamp + p.compositionTime,
+            keyframe: p.keyframe,
+            size: p.data.byteLength,
+            sha1: sha1(p.data),
+          });
         }
       } else if (tag.type === 8) {
         const p = parseAudioTag(tag.body);
         if (p.type === "frame" && p.data.byteLength > 0) {
-          out.push({ kind: "audio", dts: tag.timestamp, pts: tag.timestamp, keyframe: true, size: p.data.byteLength, sha1: sha1(p.data) });
+          out.push({
+            kind: "audio",
+            dts: tag.timestamp,
+            pts: tag.timestamp,
+            keyframe: true,
+            size: p.data.byteLength,
+            sha1: sha1(p.data),
+          });
         }
       }
     }
@@ -87,6 +129,10 @@ export async function referenceSamples(args: string[]): Promise<SampleDigest[]> 
 }
 
 /** Publishes with ffmpeg; resolves when ffmpeg exits successfully. */
-export function publishWithFfmpeg(args: string[], url: string, options?: { realtime?: boolean }): Promise<string> {
+export function publishWithFfmpeg(
+  args: string[],
+  url: string,
+  options?: { realtime?: boolean },
+): Promise<string> {
   return run([...(options?.realtime ? ["-re"] : []), ...args, "-f", "flv", url]);
 }

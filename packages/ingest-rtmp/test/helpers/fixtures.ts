@@ -10,8 +10,17 @@ export function fixture(name: string): Uint8Array {
 }
 
 /** ffprobe's view of the fixture encodings. */
-export const expected: Record<string, { width?: number; height?: number; level?: number; profile?: string; sample_rate?: string; channels?: number }> =
-  JSON.parse(readFileSync(join(dir, "expected.json"), "utf8"));
+export const expected: Record<
+  string,
+  {
+    width?: number;
+    height?: number;
+    level?: number;
+    profile?: string;
+    sample_rate?: string;
+    channels?: number;
+  }
+> = JSON.parse(readFileSync(join(dir, "expected.json"), "utf8"));
 
 /** Bits ("0101 1...") to bytes, zero-padded. */
 export function bits(text: string): Uint8Array {

@@ -6,7 +6,15 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
-import { AmfEcmaArray, type AmfObject, type AmfValue, ChunkStreamReader, encodeAmf0, parseCommand, type RtmpMessage } from "../../src/index.ts";
+import {
+  AmfEcmaArray,
+  type AmfObject,
+  type AmfValue,
+  ChunkStreamReader,
+  encodeAmf0,
+  parseCommand,
+  type RtmpMessage,
+} from "../../src/index.ts";
 
 const SUFFIX = Buffer.from("f0eec24a8068bee82e00d0d1029e7e576eec5d2d29806fab93b8e636cfeb31ae", "hex");
 const FP_OPEN = Buffer.from("Genuine Adobe Flash Player 001");
@@ -17,7 +25,10 @@ function digestOffset(p: Uint8Array, base: number): number {
   return ((p[base]! + p[base + 1]! + p[base + 2]! + p[base + 3]!) % 728) + base + 4;
 }
 function hmacGap(p: Uint8Array, at: number, key: Uint8Array): Buffer {
-  return createHmac("sha256", key).update(p.subarray(0, at)).update(p.subarray(at + 32, 1536)).digest();
+  return createHmac("sha256", key)
+    .update(p.subarray(0, at))
+    .update(p.subarray(at + 32, 1536))
+    .digest();
 }
 
 type HeaderType = 0 | 1 | 2 | 3;
@@ -94,12 +105,16 @@ export class LibrtmpLikeClient {
         if (hmacGap(s1, at, FMS_OPEN).equals(s1.subarray(at, at + 32))) s1At = at;
       }
       const c1At = digestOffset(this.#c1, 8);
-      const s2Key = createHmac("sha256", Buffer.concat([FMS_OPEN, SUFFIX])).update(this.#c1.subarray(c1At, c1At + 32)).digest();
+      const s2Key = createHmac("sha256", Buffer.concat([FMS_OPEN, SUFFIX]))
+        .update(this.#c1.subarray(c1At, c1At + 32))
+        .digest();
       const s2Sig = createHmac("sha256", s2Key).update(s2.subarray(0, 1504)).digest();
       this.serverDigestVerified = s1At >= 0 && s2Sig.equals(s2.subarray(1504));
       const c2 = randomBytes(1536);
       if (s1At >= 0) {
-        const key = createHmac("sha256", FP).update(s1.subarray(s1At, s1At + 32)).digest();
+        const key = createHmac("sha256", FP)
+          .update(s1.subarray(s1At, s1At + 32))
+          .digest();
         c2.set(createHmac("sha256", key).update(c2.subarray(0, 1504)).digest(), 1504);
       }
       this.socket.write(c2);
@@ -115,7 +130,13 @@ export class LibrtmpLikeClient {
   }
 
   /** Commands received so far: [name, transactionId, object, ...args]. */
-  commands(): { name: string; transactionId: number; object: AmfValue; args: AmfValue[]; streamId: number }[] {
+  commands(): {
+    name: string;
+    transactionId: number;
+    object: AmfValue;
+    args: AmfValue[];
+    streamId: number;
+  }[] {
     return this.received
       .filter((m) => m.typeId === 20)
       .map((m) => ({ ...parseCommand(m.payload, false), streamId: m.streamId }));
@@ -139,7 +160,8 @@ export class LibrtmpLikeClient {
     let headerType = packet.headerType;
     let last = 0;
     if (prev !== undefined && headerType !== 0) {
-      if (prev.body.byteLength === packet.body.byteLength && prev.type === packet.type && headerType === 1) headerType = 2;
+      if (prev.body.byteLength === packet.body.byteLength && prev.type === packet.type && headerType === 1)
+        headerType = 2;
       if (prev.timestamp === packet.timestamp && headerType === 2) headerType = 3;
       last = prev.timestamp;
     }
@@ -154,7 +176,13 @@ export class LibrtmpLikeClient {
       const n = packet.body.byteLength;
       parts.push(n >>> 16, (n >>> 8) & 0xff, n & 0xff, packet.type);
     }
-    if (headerType === 0) parts.push(packet.streamId & 0xff, (packet.streamId >>> 8) & 0xff, (packet.streamId >>> 16) & 0xff, packet.streamId >>> 24);
+    if (headerType === 0)
+      parts.push(
+        packet.streamId & 0xff,
+        (packet.streamId >>> 8) & 0xff,
+        (packet.streamId >>> 16) & 0xff,
+        packet.streamId >>> 24,
+      );
     const extBytes = ext ? [t >>> 24, (t >>> 16) & 0xff, (t >>> 8) & 0xff, t & 0xff] : [];
     parts.push(...extBytes);
     const out: number[] = [...parts];
@@ -167,7 +195,14 @@ export class LibrtmpLikeClient {
   }
 
   setChunkSize(size: number): void {
-    this.send({ channel: 2, headerType: 0, type: 1, timestamp: 0, streamId: 0, body: Uint8Array.of(size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff) });
+    this.send({
+      channel: 2,
+      headerType: 0,
+      type: 1,
+      timestamp: 0,
+      streamId: 0,
+      body: Uint8Array.of(size >>> 24, (size >>> 16) & 0xff, (size >>> 8) & 0xff, size & 0xff),
+    });
     this.#chunkSize = size;
   }
 
@@ -175,7 +210,14 @@ export class LibrtmpLikeClient {
   invoke(name: string, object: AmfValue, args: AmfValue[], channel = 3, streamId = 0): number {
     const txn = ++this.#invokes;
     const headerType: HeaderType = name === "connect" || name === "publish" ? 0 : 1;
-    this.send({ channel, headerType, type: 20, timestamp: 0, streamId, body: encodeAmf0([name, txn, object, ...args]) });
+    this.send({
+      channel,
+      headerType,
+      type: 20,
+      timestamp: 0,
+      streamId,
+      body: encodeAmf0([name, txn, object, ...args]),
+    });
     return txn;
   }
 

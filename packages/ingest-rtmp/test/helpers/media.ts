@@ -1,4 +1,10 @@
-import { buildAacRawTag, buildAacSequenceHeaderTag, buildAvcNaluTag, buildAvcSequenceHeaderTag, type RtmpPublisher } from "../../src/index.ts";
+import {
+  buildAacRawTag,
+  buildAacSequenceHeaderTag,
+  buildAvcNaluTag,
+  buildAvcSequenceHeaderTag,
+  type RtmpPublisher,
+} from "../../src/index.ts";
 import { fixture } from "./fixtures.ts";
 
 /** Real x264 and AAC configuration tags, and synthetic frames that match them. */
@@ -18,7 +24,10 @@ export function audioFrame(index: number, size = 64): Uint8Array {
 }
 
 /** Sends configs, then `frames` video frames (keyframe every 30) with audio in between. */
-export async function sendMedia(publisher: RtmpPublisher, options: { frames: number; start?: number; frameMs?: number; withConfig?: boolean; videoSize?: number }): Promise<void> {
+export async function sendMedia(
+  publisher: RtmpPublisher,
+  options: { frames: number; start?: number; frameMs?: number; withConfig?: boolean; videoSize?: number },
+): Promise<void> {
   const start = options.start ?? 0;
   const step = options.frameMs ?? 33;
   if (options.withConfig !== false) {

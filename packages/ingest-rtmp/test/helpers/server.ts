@@ -1,8 +1,18 @@
 import { once } from "node:events";
-import { RtmpServer, type RtmpServerOptions, type MediaConfig, type MediaSample, type PublishEndReason, type PublishSession, type RtmpError } from "../../src/index.ts";
+import {
+  type MediaConfig,
+  type MediaSample,
+  type PublishEndReason,
+  type PublishSession,
+  type RtmpError,
+  RtmpServer,
+  type RtmpServerOptions,
+} from "../../src/index.ts";
 
 /** A server on an ephemeral loopback port. */
-export async function startServer(options?: RtmpServerOptions): Promise<{ server: RtmpServer; port: number; url: (path: string) => string }> {
+export async function startServer(
+  options?: RtmpServerOptions,
+): Promise<{ server: RtmpServer; port: number; url: (path: string) => string }> {
   const server = new RtmpServer(options);
   const { port } = await server.listen(0, "127.0.0.1");
   return { server, port, url: (path) => `rtmp://127.0.0.1:${port}/${path}` };
