@@ -96,6 +96,25 @@ describe("RenditionTimeline", () => {
     expect(segment.parts.reduce((sum, p) => sum + p.durationTicks, 0)).toBe(2000);
   });
 
+  it("settles each frame's duration from the next frame's tfdt, and distrusts gap-sized guesses", () => {
+    const timeline = new RenditionTimeline("video", OPTIONS);
+    timeline.setInit(new Uint8Array([1]), INIT);
+    for (let i = 0; i < 20; i++) timeline.push(frame(i), context);
+    // A writer that dropped frames and took the gap (600 ms) as this frame's duration.
+    timeline.push(frame(20, { dts: 800, duration: 600 }), context);
+    for (let i = 21; i < 30; i++) timeline.push(frame(i), context);
+    expect(timeline.maxPartDurationS).toBeLessThanOrEqual(0.201);
+    // A frame whose successor is a few ms late: the next tfdt settles it (ms rounding, estimates).
+    timeline.push(frame(30, { dts: 1200, duration: 40 }), context);
+    timeline.push(frame(31, { dts: 1241, duration: 40 }), context);
+    const open = timeline.open!;
+    expect(open.parts.reduce((sum, p) => sum + p.durationTicks, 0)).toBe(open.durationTicks);
+    expect(open.startDts + open.durationTicks).toBe(1281);
+    // Lost frames (a gap of many frame durations) stay a gap: no part grows past the target.
+    timeline.push(frame(32, { dts: 2500, duration: 40 }), context);
+    expect(timeline.maxPartDurationS).toBeLessThanOrEqual(0.201);
+  });
+
   it("versions init segments and finds old ones while their segments are retained", () => {
     const timeline = new RenditionTimeline("video", OPTIONS);
     const a = timeline.setInit(new Uint8Array([1, 1]), INIT);

@@ -328,6 +328,32 @@ describe("LL-HLS over HTTP", () => {
     again.close();
   });
 
+  it("announces a changed init with DISCONTINUITY and a new, versioned EXT-X-MAP URI", async () => {
+    const { app, feed } = await live("live/reinit", 4_500);
+    const config = loadFixture().video!;
+    const description = Uint8Array.from(config.description);
+    description[3] = 0x1f; // level 3.1: a different avcC, so a different init segment
+    feed.publisher.setVideoConfig({ ...config, description, codecString: "avc1.64001f" });
+    await feed.advanceTo(feed.mediaMs + 4_500);
+    await settle();
+    const text = (await app.inject("/hls/live/reinit/playlist.m3u8")).body;
+    checkAppleRules(text);
+    expect(text).toMatch(/#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init\.mp4\?v=1"\n/);
+    const v0 = await app.inject("/hls/live/reinit/init.mp4");
+    const v1 = await app.inject("/hls/live/reinit/init.mp4?v=1");
+    expect(v1.statusCode).toBe(200);
+    expect(v0.rawPayload.equals(v1.rawPayload)).toBe(false);
+    expect(v1.rawPayload.includes(Buffer.from(description))).toBe(true);
+    // The master playlist describes the stream as it is now.
+    expect((await app.inject("/hls/live/reinit/master.m3u8")).body).toContain(
+      'CODECS="avc1.64001f,mp4a.40.2"',
+    );
+    // DASH: the new init starts a new Period whose template names the new init.
+    const mpd = (await app.inject("/dash/live/reinit/manifest.mpd")).body;
+    expect(mpd.match(/<Period /g)?.length).toBe(2);
+    expect(mpd).toContain('initialization="init-video.m4s?v=1"');
+  });
+
   it("answers 503 with Retry-After for a broadcast with no media yet, 404 for an unknown one", async () => {
     const app = await start({ readyTimeoutMs: 200 });
     const feed = new StepFeed(app.origin, "live/empty");

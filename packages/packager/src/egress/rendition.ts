@@ -143,6 +143,10 @@ export class RenditionTimeline {
   /** Segments evicted so far that carried a discontinuity (EXT-X-DISCONTINUITY-SEQUENCE). */
   evictedDiscontinuities = 0;
   #lastDuration = 0;
+  /** Recent frame durations as used (their minimum is the typical frame duration). */
+  readonly #recentDurations: number[] = [];
+  /** The previous frame, so the next frame's tfdt can settle its duration. */
+  #previous: { dts: number; used: number; part: PartRecord; segment: SegmentRecord } | undefined;
 
   /** An empty timeline whose first segment will get `firstMsn`. */
   constructor(kind: RenditionKind, options: RenditionOptions, firstMsn = 0) {
@@ -206,6 +210,7 @@ export class RenditionTimeline {
    */
   breakNext(): void {
     this.#segmenter?.forceBreak();
+    this.#previous = undefined;
     if (this.kind === "video") this.#needKeyframe = true;
   }
 
@@ -234,10 +239,8 @@ export class RenditionTimeline {
       }
       this.#needKeyframe = false;
     }
-    let duration = frame.duration;
-    // A zero duration (a writer that could not know it) borrows the previous frame's.
-    if (duration <= 0) duration = this.#lastDuration;
-    else this.#lastDuration = duration;
+    this.#settlePrevious(frame.dts, segmenter);
+    const duration = this.#plausibleDuration(frame.duration);
     if (
       this.#openBuffer &&
       this.#openBuffer.length + frame.bytes.byteLength > this.#options.maxSegmentBytes &&
@@ -255,7 +258,7 @@ export class RenditionTimeline {
       if (part) closedParts.push(part);
     }
     if (placement.startsSegment) {
-      closedSegment = this.#closeSegment(frame.dts);
+      closedSegment = this.#closeSegment();
       const ctx = context(frame.dts, init.timescale);
       const buffer = new SegmentBuffer(this.#lastSegmentBytes);
       startedSegment = {
@@ -296,6 +299,7 @@ export class RenditionTimeline {
     segment.durationTicks += duration;
     segment.samples += frame.samples;
     this.#openPart.durationTicks += duration;
+    this.#previous = { dts: frame.dts, used: duration, part: this.#openPart, segment };
     if (placement.endsPart) {
       const part = this.#closePart();
       if (part) closedParts.push(part);
@@ -316,6 +320,7 @@ export class RenditionTimeline {
     }
     const closedSegment = this.#closeSegment();
     this.#segmenter?.forceBreak();
+    this.#previous = undefined;
     return { closedParts, ...(closedSegment ? { closedSegment } : {}) };
   }
 
@@ -359,6 +364,59 @@ export class RenditionTimeline {
     return segment && segment.msn === msn ? segment : undefined;
   }
 
+  /**
+   * Settles the previous frame's duration from this frame's decode time: a writer has to guess the
+   * duration of a live frame (the next one has not arrived), but tfdt is exact, so once the next
+   * frame is here the part and segment durations follow the timeline players align on.
+   */
+  #settlePrevious(dts: number, segmenter: Segmenter): void {
+    const previous = this.#previous;
+    this.#previous = undefined;
+    if (!previous) return;
+    const actual = dts - previous.dts;
+    const delta = actual - previous.used;
+    // Within a few frames' worth; anything larger is a gap or a jump, which stays a gap.
+    if (actual <= 0 || delta === 0 || Math.abs(delta) > 3 * Math.max(previous.used, this.#typicalDuration()))
+      return;
+    previous.part.durationTicks += delta;
+    previous.segment.durationTicks += delta;
+    if (!previous.part.closed) segmenter.adjustPartDuration(delta);
+    else this.#noteClosedPart(previous.part, previous.segment);
+    if (previous.segment.closed) this.#noteClosedSegment(previous.segment);
+  }
+
+  /**
+   * The duration to use for a frame: the writer's, unless it is zero (borrow the last) or far
+   * longer than the frames before it (a writer that took a gap for the duration, e.g. after
+   * dropping frames), which the next frame's tfdt then settles.
+   */
+  #plausibleDuration(claimed: number): number {
+    const typical = this.#typicalDuration();
+    let duration = claimed;
+    if (duration <= 0) duration = this.#lastDuration;
+    else if (this.#recentDurations.length >= 4 && duration > 3 * typical) duration = typical;
+    if (duration > 0) {
+      this.#lastDuration = duration;
+      this.#recentDurations.push(duration);
+      if (this.#recentDurations.length > 8) this.#recentDurations.shift();
+    }
+    return duration;
+  }
+
+  #typicalDuration(): number {
+    return this.#recentDurations.length > 0 ? Math.min(...this.#recentDurations) : 0;
+  }
+
+  #noteClosedPart(part: PartRecord, segment: SegmentRecord): void {
+    const seconds = part.durationTicks / segment.init.timescale;
+    if (seconds > this.maxPartDurationS) this.maxPartDurationS = seconds;
+  }
+
+  #noteClosedSegment(segment: SegmentRecord): void {
+    const seconds = segment.durationTicks / segment.init.timescale;
+    if (seconds > this.maxSegmentDurationS) this.maxSegmentDurationS = seconds;
+  }
+
   #closePart(): PartRecord | undefined {
     const part = this.#openPart;
     const buffer = this.#openBuffer;
@@ -368,41 +426,23 @@ export class RenditionTimeline {
     buffer.track(this.#openPartStart, buffer.length, (view) => {
       part.bytes = view;
     });
-    const seconds = part.durationTicks / (this.open?.init.timescale ?? 1);
-    if (seconds > this.maxPartDurationS) this.maxPartDurationS = seconds;
+    if (this.open) this.#noteClosedPart(part, this.open);
     return part;
   }
 
-  /**
-   * Closes the open segment. `nextDts`, the start of the segment that follows, corrects small
-   * disagreements between summed trun durations and the timeline (a writer that estimated the
-   * last frame's duration), so EXTINF and DASH `S@d` match the tfdt that players align on.
-   */
-  #closeSegment(nextDts?: number): SegmentRecord | undefined {
+  #closeSegment(): SegmentRecord | undefined {
     if (this.#openPart) this.#closePart();
     const segment = this.open;
     const buffer = this.#openBuffer;
     this.open = undefined;
     this.#openBuffer = undefined;
     if (!segment || !buffer) return undefined;
-    if (nextDts !== undefined) {
-      const span = nextDts - segment.startDts;
-      const delta = span - segment.durationTicks;
-      const lastPart = segment.parts[segment.parts.length - 1];
-      if (span > 0 && delta !== 0 && Math.abs(delta) <= segment.durationTicks / 10 && lastPart) {
-        if (lastPart.durationTicks + delta > 0) {
-          lastPart.durationTicks += delta;
-          segment.durationTicks = span;
-        }
-      }
-    }
     segment.bytes = buffer.seal();
     segment.closed = true;
     this.#lastSegmentBytes = segment.bytes.byteLength;
     this.#closedBytes += segment.bytes.byteLength;
     this.segments.push(segment);
-    const seconds = segment.durationTicks / segment.init.timescale;
-    if (seconds > this.maxSegmentDurationS) this.maxSegmentDurationS = seconds;
+    this.#noteClosedSegment(segment);
     return segment;
   }
 }

@@ -176,9 +176,10 @@ export class Segmenter {
     // Close eagerly when even the shortest recent frame duration would not fit in this part.
     const nextDuration = this.#recent.length > 0 ? Math.min(...this.#recent) : 0;
     let endsPart = this.#partDuration + nextDuration > this.#partLimit;
-    if (!endsPart && this.#splitAtKeyframes && this.nextFrameLikelyKeyframe()) {
-      // A keyframe is due: it will start the next part if this one is long enough (or a segment).
-      endsPart = this.#partDuration >= this.#partMinimum || this.nextPartLikelyStartsSegment();
+    if (!endsPart && this.#splitAtKeyframes && this.#partDuration >= this.#partMinimum) {
+      // A keyframe is due and will start the next part. (A shorter part waits for the keyframe
+      // itself: if the prediction is wrong, the part must not have ended under 85% of the target.)
+      endsPart = this.nextFrameLikelyKeyframe();
     }
     if (endsPart) this.#partOpen = false;
     return { startsSegment, startsPart, endsPart };
@@ -209,6 +210,12 @@ export class Segmenter {
       return next !== undefined && this.#lastEnd >= next - this.#lastDuration / 2;
     }
     return elapsed >= this.#targetTicks && this.nextFrameLikelyKeyframe();
+  }
+
+  /** The open part's last frame turned out `delta` ticks longer (or shorter) than it was pushed with. */
+  adjustPartDuration(delta: number): void {
+    if (this.#partOpen) this.#partDuration += delta;
+    this.#lastEnd += delta;
   }
 
   /** The next frame starts a new segment whatever its timing (discontinuity, gap). */
