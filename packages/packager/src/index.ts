@@ -42,7 +42,7 @@ export {
   type PlaybackTransport,
   splitPlaybackPath,
 } from "./egress/http.ts";
-export { EgressHub, type EgressHubOptions } from "./egress/hub.ts";
+export { type EgressBroadcastStats, EgressHub, type EgressHubOptions } from "./egress/hub.ts";
 export type {
   InitRecord,
   PartRecord,

@@ -87,6 +87,10 @@ describe("limits", () => {
     await followed(app.hub, "live/c");
     await settle(50);
     expect(app.hub.paths()).toEqual(["live/a", "live/c"]);
+    expect(app.hub.stats().map((s) => [s.path, s.ended, s.heldRequests])).toEqual([
+      ["live/a", false, 0],
+      ["live/c", false, 0],
+    ]);
     expect((await app.app.inject("/hls/other/b/playlist.m3u8")).statusCode).toBe(404);
     for (const feed of feeds) feed.close();
   });

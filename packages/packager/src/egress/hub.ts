@@ -35,6 +35,21 @@ interface Entry {
   linger: NodeJS.Timeout | undefined;
 }
 
+/** What a hub holds for one broadcast (for an admin API or metrics). */
+export interface EgressBroadcastStats {
+  readonly path: string;
+  /** Ended and lingering (serving ENDLIST / a static MPD) rather than live. */
+  readonly ended: boolean;
+  /** Segment and part bytes held. */
+  readonly bytes: number;
+  /** Closed segments retained per rendition. */
+  readonly segments: { readonly video: number; readonly audio: number };
+  /** Frames that could not be used (malformed, before an init, before a keyframe). */
+  readonly droppedFrames: number;
+  /** HTTP requests waiting on this broadcast right now. */
+  readonly heldRequests: number;
+}
+
 /** How many forgotten paths remember their next segment numbers (so URIs are not reused soon). */
 const REMEMBERED_PATHS = 4096;
 
@@ -79,6 +94,21 @@ export class EgressHub {
   /** Paths currently followed (live or lingering), sorted. */
   paths(): string[] {
     return [...this.#entries.keys()].sort();
+  }
+
+  /** A snapshot of every followed broadcast, sorted by path. */
+  stats(): EgressBroadcastStats[] {
+    return this.paths().map((path) => {
+      const egress = this.#entries.get(path)!.egress;
+      return {
+        path,
+        ended: egress.ended,
+        bytes: egress.bytes,
+        segments: { video: egress.video.segments.length, audio: egress.audio.segments.length },
+        droppedFrames: egress.droppedFrames + egress.video.droppedBeforeKeyframe,
+        heldRequests: egress.signal.waiting,
+      };
+    });
   }
 
   /** Waits up to `timeoutMs` for `path` to be followed. */
