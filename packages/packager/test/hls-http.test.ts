@@ -175,7 +175,7 @@ describe("LL-HLS over HTTP", () => {
   });
 
   it("holds a blocking playlist reload until the part exists, and rejects far-future requests", async () => {
-    const { app, feed } = await live("live/block", 4_500);
+    const { app, feed, hub } = await live("live/block", 4_500);
     const playlist = HLS.parse((await app.inject("/hls/live/block/playlist.m3u8")).body) as MediaPlaylist;
     const report = playlist.renditionReports; // sibling
     expect(report.length).toBe(1);
@@ -211,9 +211,17 @@ describe("LL-HLS over HTTP", () => {
     expect(wholeResponse.statusCode).toBe(200);
     expect(wholeResponse.body).toContain(`seg-${msn}.m4s`);
 
-    // More than two segments past the last: 400 at once.
+    // More than two segments past the last: 400 at once; so is a part beyond the Advance Part Limit.
     const far = await app.inject(`/hls/live/block/playlist.m3u8?_HLS_msn=${msn + 5}`);
     expect(far.statusCode).toBe(400);
+    const newest = hub.get("live/block")!.video.open!;
+    const farPart = await app.inject(
+      `/hls/live/block/playlist.m3u8?_HLS_msn=${newest.msn}&_HLS_part=${newest.parts.length + 20}`,
+    );
+    expect(farPart.statusCode).toBe(400);
+    expect(
+      (await app.inject(`/hls/live/block/part-${newest.msn}-${newest.parts.length + 20}.m4s`)).statusCode,
+    ).toBe(404);
   });
 
   it("gives up a blocking reload with 503 + Retry-After when the media stalls", async () => {

@@ -94,6 +94,24 @@ export function nextPart(rendition: RenditionTimeline): PartPosition {
   return { msn: open.msn, part: open.parts.length };
 }
 
+/**
+ * True when part (`msn`, `index`) lies beyond the Advance Part Limit (RFC 8216bis §6.2.5.2: three
+ * seconds of parts, `3 / PART-TARGET`) past the newest part, so no request should wait for it.
+ */
+export function beyondAdvancePartLimit(
+  rendition: RenditionTimeline,
+  msn: number,
+  index: number,
+  partTargetS: number,
+): boolean {
+  const limit = Math.ceil(3 / Math.min(partTargetS, 1));
+  const newest = newestPart(rendition);
+  const newestMsn = newest?.msn ?? rendition.nextMsn - 1;
+  const newestIndex = newest?.part ?? -1;
+  if (msn < newestMsn) return false;
+  return index - (msn === newestMsn ? newestIndex : -1) > limit;
+}
+
 /** Looks up a closed part, if retained. */
 export function findClosedPart(
   rendition: RenditionTimeline,

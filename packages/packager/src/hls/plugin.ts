@@ -36,6 +36,7 @@ import { createPluginHub, type EgressHub, initVersionOf } from "../egress/hub.ts
 import type { RenditionKind } from "../egress/rendition.ts";
 import { RequestHolder } from "../egress/request-holder.ts";
 import {
+  beyondAdvancePartLimit,
   buildMediaPlaylistModel,
   buildMultivariantModel,
   findClosedPart,
@@ -250,9 +251,9 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
         const rendition = egress.rendition(file.kind);
         const hasMedia = () =>
           egress.ended || (egress.serves(file.kind) && newestPart(rendition) !== undefined);
-        if ((await hold(egress, hasMedia, readyTimeoutMs, reply)) !== "ready") {
-          return notReady(reply, egress, broadcast, file.kind);
-        }
+        const waited = await hold(egress, hasMedia, readyTimeoutMs, reply);
+        if (waited === "overloaded") return replyUnavailable(reply, "too many requests are waiting");
+        if (waited !== "ready") return notReady(reply, egress, broadcast, file.kind);
         if (!egress.serves(file.kind))
           return replyError(reply, 404, `broadcast ${broadcast} has no ${file.kind} rendition`);
         let cache = "public, max-age=1";
@@ -268,6 +269,16 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
           }
           const msn = directives.msn;
           const part = directives.part;
+          if (
+            part !== undefined &&
+            beyondAdvancePartLimit(rendition, msn, part, egress.settings.partTargetS)
+          ) {
+            return replyError(
+              reply,
+              400,
+              `_HLS_part ${part} of segment ${msn} is too far past the last part`,
+            );
+          }
           const outcome = await hold(
             egress,
             () => egress.ended || satisfiesDirective(rendition, msn, part),
@@ -275,6 +286,7 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
             reply,
           );
           if (outcome === "aborted") return reply;
+          if (outcome === "overloaded") return replyUnavailable(reply, "too many requests are waiting");
           if (outcome !== "ready")
             return replyUnavailable(reply, "the requested segment or part is not available yet");
           // A response to a blocking request stays valid: it contains at least what was asked for.
@@ -327,7 +339,11 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
         const { msn, index } = file;
         let part = findClosedPart(rendition, msn, index);
         if (!part) {
-          if (msn > rendition.nextMsn || partCannotExist(egress, rendition, msn, index)) {
+          if (
+            msn > rendition.nextMsn ||
+            partCannotExist(egress, rendition, msn, index) ||
+            beyondAdvancePartLimit(rendition, msn, index, egress.settings.partTargetS)
+          ) {
             return replyError(reply, 404, `unknown part ${target.file}`);
           }
           // A preload-hinted part: hold until it exists or cannot.
