@@ -67,7 +67,8 @@ function budgetOf(options: AmfDecodeOptions | undefined): AmfDecodeBudget {
 
 /** Counts one decoded value against the budget. */
 export function spendAmfValue(budget: AmfDecodeBudget): void {
-  if (--budget.valuesLeft < 0) throw new RtmpError("AMF_DECODE", `AMF data has more than ${budget.maxValues} values (maxValues)`);
+  if (--budget.valuesLeft < 0)
+    throw new RtmpError("AMF_DECODE", `AMF data has more than ${budget.maxValues} values (maxValues)`);
 }
 
 /** The default nesting limit. */

@@ -289,9 +289,7 @@ export class RtmpConnection {
       }
       case MessageType.DataAmf0:
       case MessageType.DataAmf3:
-        this.#handleData(
-          parseDataMessage(m.payload, m.typeId === MessageType.DataAmf3, this.#amfLimits),
-        );
+        this.#handleData(parseDataMessage(m.payload, m.typeId === MessageType.DataAmf3, this.#amfLimits));
         return;
       case MessageType.CommandAmf0:
       case MessageType.CommandAmf3:

@@ -37,7 +37,19 @@ function summary(samples: readonly SampleDigest[]) {
 function expectSameSamples(rec: Recording, expected: SampleDigest[]): void {
   const got = digestSamples(rec.samples);
   for (const kind of ["video", "audio"] as const) {
-    expect(got.filter((s) => s.kind === kind)).toEqual(expected.filter((s) => s.kind === kind));
+    const g = got.filter((s) => s.kind === kind);
+    const e = expected.filter((s) => s.kind === kind);
+    const first = e.findIndex((x, i) => JSON.stringify(x) !== JSON.stringify(g[i]));
+    // Name the first difference, so a failure says which frame and field differ.
+    expect({
+      kind,
+      count: g.length,
+      firstDifference: first < 0 ? null : { index: first, expected: e[first], received: g[first] },
+    }).toEqual({
+      kind,
+      count: e.length,
+      firstDifference: null,
+    });
   }
   expect(rec.samples.every((s) => s.discontinuity === undefined)).toBe(true);
 }

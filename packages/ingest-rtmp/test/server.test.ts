@@ -1,4 +1,9 @@
+import { execFileSync } from "node:child_process";
 import { once } from "node:events";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tls from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type AmfObject,
@@ -8,7 +13,7 @@ import {
   MessageType,
   PublishRejectedError,
   RtmpPublisher,
-  type RtmpServer,
+  RtmpServer,
   VideoPacketType,
 } from "../src/index.ts";
 import { fixture } from "./helpers/fixtures.ts";
@@ -660,5 +665,57 @@ describe("metadata", () => {
     expect(rec.metadata[0]).toEqual(meta);
     expect(rec.session.metadata).toEqual(meta);
     await pub.close();
+  });
+});
+
+describe("RTMPS", () => {
+  it("serves TLS sockets handed to attach()", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ingest-rtmp-tls-"));
+    try {
+      try {
+        execFileSync(
+          "openssl",
+          [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            join(dir, "key.pem"),
+            "-out",
+            join(dir, "cert.pem"),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+          ],
+          { stdio: "ignore" },
+        );
+      } catch {
+        throw new Error("openssl is needed to make a test certificate (apt install openssl)");
+      }
+      const rtmp = new RtmpServer();
+      servers.push(rtmp);
+      const secure = tls.createServer(
+        { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) },
+        (socket) => rtmp.attach(socket),
+      );
+      await new Promise<void>((resolve) => secure.listen(0, "127.0.0.1", resolve));
+      const port = (secure.address() as { port: number }).port;
+      const published = nextPublish(rtmp);
+      const pub = await RtmpPublisher.connect(`rtmps://127.0.0.1:${port}/live/secure`, {
+        tls: { rejectUnauthorized: false },
+      });
+      const rec = await published;
+      await sendMedia(pub, { frames: 5 });
+      await pub.close();
+      await rec.ended;
+      expect(rec.samples.length).toBe(10);
+      expect(rec.session.name).toBe("live/secure");
+      await new Promise((resolve) => secure.close(resolve));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
