@@ -13,6 +13,7 @@
  * ```
  */
 import type { ClientRequest, IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import WebSocket from "ws";
 import { MoqError, toMoqError } from "./error.ts";
 import type { BroadcastConsumer, BroadcastOptions, BroadcastProducer } from "./model/broadcast.ts";
@@ -146,6 +147,10 @@ async function openTransport(
     ca: options.tls?.ca,
     rejectUnauthorized: options.tls?.rejectUnauthorized,
   });
+  let rawSocket: Socket | undefined;
+  ws.once("upgrade", (res: IncomingMessage) => {
+    rawSocket = res.socket;
+  });
   try {
     return await new Promise<QmuxSession>((resolve, reject) => {
       ws.once("open", () => {
@@ -166,6 +171,7 @@ async function openTransport(
             protocol: selection.protocol,
             limits: options.transportLimits,
             pingIntervalMs: options.pingIntervalMs ?? 0,
+            rawSocket,
           }),
         );
       });

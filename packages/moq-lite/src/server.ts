@@ -14,7 +14,7 @@
  */
 import http, { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import { MoqError, toMoqError } from "./error.ts";
@@ -296,12 +296,13 @@ export class MoqServer {
     if (socket.destroyed) return;
     this.#selections.set(req, selection);
     this.#wss.handleUpgrade(req, socket, head, (ws) =>
-      this.#onSocket(ws, selection, root, permissions, remoteAddress),
+      this.#onSocket(ws, socket as Socket, selection, root, permissions, remoteAddress),
     );
   }
 
   #onSocket(
     ws: WebSocket,
+    rawSocket: Socket,
     selection: SubprotocolSelection,
     root: string,
     permissions: MoqPermissions | undefined,
@@ -316,6 +317,7 @@ export class MoqServer {
       protocol: selection.protocol,
       limits: options.transportLimits,
       pingIntervalMs: options.pingIntervalMs ?? 15_000,
+      rawSocket: typeof rawSocket.cork === "function" ? rawSocket : undefined,
     });
     this.#transports.add(transport);
     void transport.closed.then(() => {

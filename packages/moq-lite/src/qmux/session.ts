@@ -87,9 +87,17 @@ export interface QmuxSessionOptions {
   readonly limits?: Partial<QmuxLimits>;
   /** Ping interval for liveness; the session closes when a pong is missing for two intervals. 0 disables. */
   readonly pingIntervalMs?: number;
+  /**
+   * The TCP socket under the WebSocket. When given, each scheduler pass is corked, so all the
+   * messages it produces leave in one `writev` instead of one system call per message.
+   */
+  readonly rawSocket?: { cork(): void; uncork(): void };
 }
 
 const WS_OPEN = 1;
+
+/** Payload parts at least this large are sent by reference instead of being copied. */
+const ZERO_COPY_MIN_BYTES = 1024;
 
 type Direction = "bidi" | "uni";
 
@@ -217,15 +225,21 @@ class QmuxSendStream implements SendStream {
     return dropped;
   }
 
-  /** Copies up to `n` queued bytes into `out` at `offset`, running onSent for chunks fully sent. */
-  take(out: Uint8Array, offset: number, n: number): void {
+  /**
+   * Dequeues `n` bytes as views of the queued chunks (no copy), appending them to `parts` and
+   * running onSent for chunks taken completely.
+   */
+  takeParts(n: number, parts: Uint8Array[]): void {
     let remaining = n;
     while (remaining > 0) {
       const entry = this.queue[this.head]!;
       const available = entry.data.byteLength - this.headOffset;
       const count = Math.min(available, remaining);
-      out.set(entry.data.subarray(this.headOffset, this.headOffset + count), offset);
-      offset += count;
+      parts.push(
+        this.headOffset === 0 && count === entry.data.byteLength
+          ? entry.data
+          : entry.data.subarray(this.headOffset, this.headOffset + count),
+      );
       remaining -= count;
       if (count === available) {
         this.queue[this.head] = undefined as never;
@@ -399,6 +413,7 @@ export class QmuxSession implements TransportSession {
   readonly framing: Framing;
   readonly streamHighWater: number;
   readonly #socket: WebSocket;
+  readonly #rawSocket: { cork(): void; uncork(): void } | undefined;
   readonly #limits: QmuxLimits;
   readonly #qmux: boolean;
   readonly #streams: Map<number, StreamEntry> = new Map();
@@ -414,6 +429,8 @@ export class QmuxSession implements TransportSession {
   #unreadBytes = 0;
   #socketPaused = false;
   readonly #ready: Set<QmuxSendStream> = new Set();
+  /** Scratch list of payload views for the frame being sent (emptied after each frame). */
+  readonly #parts: Uint8Array[] = [];
   /** Send streams that may still send, so closing the session can settle them all. */
   readonly #liveSend: Set<QmuxSendStream> = new Set();
   #streamSeq = 0;
@@ -433,6 +450,7 @@ export class QmuxSession implements TransportSession {
   /** Takes ownership of an open WebSocket whose subprotocol selected `options.framing`. */
   constructor(socket: WebSocket, options: QmuxSessionOptions) {
     this.#socket = socket;
+    this.#rawSocket = options.rawSocket;
     this.role = options.role;
     this.protocol = options.protocol ?? "";
     this.framing = options.framing;
@@ -964,10 +982,16 @@ export class QmuxSession implements TransportSession {
 
   readonly #pump = (): void => {
     this.#pumpScheduled = false;
-    while (!this.#closedInfo && this.#unflushed < this.#limits.socketHighWater) {
-      const stream = this.#pick();
-      if (!stream) return;
-      this.#transmit(stream);
+    const raw = this.#rawSocket;
+    raw?.cork();
+    try {
+      while (!this.#closedInfo && this.#unflushed < this.#limits.socketHighWater) {
+        const stream = this.#pick();
+        if (!stream) return;
+        this.#transmit(stream);
+      }
+    } finally {
+      raw?.uncork();
     }
   };
 
@@ -1039,14 +1063,13 @@ export class QmuxSession implements TransportSession {
     }
     if (n < 0) n = 0;
     const firstFrame = stream.sentOffset === 0;
-    const headerSize = streamFrameHeaderSize(this.framing, stream.id, n);
-    const frame = Buffer.allocUnsafe(headerSize + n);
-    writeStreamFrameHeader(frame, this.framing, stream.id, n, fin);
-    stream.take(frame, headerSize, n);
+    const parts = this.#parts;
+    stream.takeParts(n, parts);
     stream.sentOffset += n;
     this.#sentData += n;
     this.#queuedBytes -= n;
-    this.#socketSend(frame);
+    this.#sendStreamFrame(stream.id, n, fin, parts);
+    parts.length = 0;
     if (firstFrame && stream.pairedRecv?.stoppedLocally) {
       // The reader gave up before the peer knew the stream; tell it now.
       this.#sendControl(encodeStopSending(stream.id, 0));
@@ -1061,6 +1084,41 @@ export class QmuxSession implements TransportSession {
       this.#sendSideDone(stream);
     } else if (stream.buffered === 0 && !stream.finPending) {
       this.#unready(stream);
+    }
+  }
+
+  /**
+   * Sends one STREAM frame as one WebSocket message. Small parts are copied behind the frame
+   * header; large parts (media payload shared by every subscriber) go out by reference as
+   * continuation fragments of the same message, so fan-out costs no per-subscriber copy.
+   */
+  #sendStreamFrame(id: number, length: number, fin: boolean, parts: Uint8Array[]): void {
+    if (this.#socket.readyState !== WS_OPEN) return;
+    const headerSize = streamFrameHeaderSize(this.framing, id, length);
+    let leading = 0;
+    let leadingBytes = headerSize;
+    while (leading < parts.length && parts[leading]!.byteLength < ZERO_COPY_MIN_BYTES) {
+      leadingBytes += parts[leading]!.byteLength;
+      leading++;
+    }
+    const first = Buffer.allocUnsafe(leadingBytes);
+    let offset = writeStreamFrameHeader(first, this.framing, id, length, fin);
+    for (let i = 0; i < leading; i++) {
+      first.set(parts[i]!, offset);
+      offset += parts[i]!.byteLength;
+    }
+    const total = headerSize + length;
+    this.#bytesOut += total;
+    this.#unflushed += total;
+    this.#flushSizes.push(total);
+    if (leading === parts.length) {
+      this.#socket.send(first, { binary: true }, this.#onFlushed);
+      return;
+    }
+    this.#socket.send(first, { binary: true, fin: false });
+    for (let i = leading; i < parts.length; i++) {
+      const last = i === parts.length - 1;
+      this.#socket.send(parts[i]!, { binary: true, fin: last }, last ? this.#onFlushed : undefined);
     }
   }
 
