@@ -125,13 +125,17 @@ export class MoqSession {
       this.#closing = true;
       this.#publisher.close();
       this.#subscriber.close();
-      if (info.error && isViolation(info.error)) {
+      const violation: boolean = isViolation(info.error);
+      if (info.error && violation) {
         this.#logger.warn(
           { ...logFields, code: info.code, err: info.error.message },
           "moq session closed: protocol violation",
         );
       } else if (info.error) {
-        this.#logger.info({ ...logFields, code: info.code, err: info.error.message }, "moq session closed on error");
+        this.#logger.info(
+          { ...logFields, code: info.code, err: info.error.message },
+          "moq session closed on error",
+        );
       } else {
         this.#logger.debug(
           { ...logFields, code: info.code, reason: info.reason, remote: info.remote },
