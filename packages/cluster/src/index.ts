@@ -11,6 +11,9 @@
  * - {@link NodeRegistry} advertises the node's endpoints and measured capacity with a heartbeat.
  * - {@link clusterNodesJson} / {@link clusterBroadcastsJson} produce the admin routes' bodies.
  * - {@link ClusterNode} bundles all of that for one node.
+ * - {@link ClusterDirectory} is a node's cached view of who owns what and where nodes are;
+ *   {@link RelayPull} uses it to serve broadcasts owned elsewhere by pulling them over moq-lite
+ *   ({@link UpstreamSession}, {@link RelayedBroadcast}, {@link forwardTrack}).
  *
  * ```ts
  * const node = await ClusterNode.start({ nodeId: "a", redisUrl: "redis://127.0.0.1:6379" });
@@ -26,10 +29,15 @@ export * from "./admin-json.ts";
 export * from "./capacity.ts";
 export * from "./claims.ts";
 export * from "./cluster-node.ts";
+export * from "./directory.ts";
 export * from "./error.ts";
 export * from "./logger.ts";
 export * from "./memory-store.ts";
 export * from "./names.ts";
 export * from "./redis/redis-store.ts";
 export * from "./registry.ts";
+export * from "./relay/forward-track.ts";
+export * from "./relay/relay-pull.ts";
+export * from "./relay/relayed-broadcast.ts";
+export * from "./relay/upstream-session.ts";
 export type * from "./store.ts";
