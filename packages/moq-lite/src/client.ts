@@ -48,6 +48,8 @@ export interface ConnectMoqOptions {
   readonly timeoutMs?: number;
   /** WebSocket ping interval for liveness; 0 disables (the server pings). Default 0. */
   readonly pingIntervalMs?: number;
+  /** Called when a lite-04 server asks this client to move (GOAWAY) to another URI. */
+  readonly onGoaway?: (uri: string) => void;
 }
 
 /** A connected client: publish locally, consume what the server announces. */
@@ -221,6 +223,7 @@ export async function connectMoq(url: string | URL, options: ConnectMoqOptions =
       },
       logger: options.logger,
       logFields: { url: String(url) },
+      onGoaway: options.onGoaway,
     });
     return new MoqClient(session, local, remote.consume(), transport.framing);
   } catch (err) {

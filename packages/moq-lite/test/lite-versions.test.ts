@@ -4,10 +4,11 @@
  * offers them) then skips SETUP, opens its PROBE stream, and uses the typed SUBSCRIBE responses
  * and hop-carrying ANNOUNCEs of those versions.
  */
-import { connectMoq, Version } from "@lvqr/moq-lite";
+import { connectMoq, encodeFetch, Version, WireErrorCode } from "@lvqr/moq-lite";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { startRelay } from "./helpers.ts";
+import { startRelay, waitUntil } from "./helpers.ts";
 import { type PeerKind, relayScenario } from "./peers.ts";
+import { RawPeer } from "./raw-peer.ts";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -60,3 +61,41 @@ for (const [appProtocol, version] of [
     });
   });
 }
+
+describe("lite-04 session features", () => {
+  it("a server session sends GOAWAY to a lite-04 client", async () => {
+    const relay = await startRelay({ appProtocols: ["moq-lite-04"] });
+    cleanups.push(() => relay.server.close());
+    const uris: string[] = [];
+    const client = await connectMoq(relay.url(), {
+      appProtocols: ["moq-lite-04"],
+      onGoaway: (uri) => uris.push(uri),
+    });
+    cleanups.push(() => client.close());
+    const [session] = [...relay.server.sessions];
+    await session!.goaway("https://b.example/x");
+    await waitUntil(() => uris.length === 1, 2000, "GOAWAY");
+    expect(uris).toEqual(["https://b.example/x"]);
+  });
+
+  it("validates and refuses FETCH (past groups are not served), without ending the session", async () => {
+    const relay = await startRelay({ appProtocols: ["moq-lite-03"] });
+    cleanups.push(() => relay.server.close());
+    const peer = await RawPeer.connect(relay.url(), ["qmux-00.moq-lite-03"]);
+    cleanups.push(() => peer.close());
+    peer.stream(
+      0,
+      Uint8Array.of(
+        0x03,
+        ...encodeFetch({ broadcast: "bbb", track: "video", priority: 1, group: 7 }, Version.Lite03),
+      ),
+    );
+    await peer.waitFor(() => peer.frames("reset_stream").some((f) => f.id === 0), "reset");
+    expect(peer.frames("reset_stream").find((f) => f.id === 0)!.code).toBe(WireErrorCode.Unsupported);
+    expect(peer.closed).toBe(false);
+    // A PROBE stream is finished cleanly, never reset (the official client treats a reset as fatal).
+    peer.stream(4, Uint8Array.of(0x04));
+    await peer.waitFor(() => peer.streamData(4).fin, "PROBE FIN");
+    expect(peer.frames("reset_stream").some((f) => f.id === 4)).toBe(false);
+  });
+});
