@@ -2,5 +2,6 @@ import { defineProject } from "vitest/config";
 
 export default defineProject({
   resolve: { conditions: ["@lvqr/source"] },
-  test: { name: "test-utils", include: ["test/**/*.test.ts"] },
+  // Live media tests wait for real segments (about 2 s each), so the defaults are too short.
+  test: { name: "test-utils", include: ["test/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 60_000 },
 });
