@@ -5,6 +5,7 @@
  * control, whose initial windows are 256 KiB per stream and 1 MiB per connection).
  */
 import type { Framing } from "@lvqr/moq-lite";
+import * as Net from "@moq/net";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { startRelay } from "./helpers.ts";
 import { type PeerKind, relayScenario } from "./peers.ts";
@@ -57,3 +58,22 @@ for (const framing of ["qmux-00", "webtransport"] as const) {
     }
   });
 }
+
+describe("what @moq/watch relies on", () => {
+  it("@moq/net 0.2.8 announced(<exact broadcast path>) sees the broadcast come and go", async () => {
+    const relay = await startRelay();
+    cleanups.push(() => relay.server.close());
+    const conn = await Net.Connection.connect(new URL(relay.url("anon")));
+    cleanups.push(() => conn.close());
+    const broadcast = relay.origin.createBroadcast("anon/live/cam0");
+    const announced = conn.announced(Net.Path.from("live/cam0"));
+    const first = await announced.next();
+    expect(first?.active).toBe(true);
+    expect(first?.path).toBe(""); // @moq/net reports paths relative to the prefix
+
+    broadcast.close();
+    const second = await announced.next();
+    expect(second).toMatchObject({ path: "", active: false });
+    announced.close();
+  });
+});
