@@ -88,6 +88,8 @@ export interface MoqServerOptions {
   readonly maxWebSocketMessageBytes?: number;
   /** Called whenever a frame is handed to a subscriber's connection. */
   readonly onFrameSent?: (event: ServerFrameSentEvent) => void;
+  /** Concurrent WebSocket connections accepted; further upgrades get HTTP 503. Default 10 000. */
+  readonly maxConnections?: number;
 }
 
 /** Options of {@link serveMoq}. */
@@ -256,6 +258,13 @@ export class MoqServer {
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const remoteAddress = req.socket.remoteAddress;
     if (this.#closing) return rejectUpgrade(socket, 503, "server is shutting down");
+    if (this.#transports.size >= (this.#options.maxConnections ?? 10_000)) {
+      this.#logger.warn(
+        { remoteAddress, connections: this.#transports.size },
+        "moq connection refused: too many connections",
+      );
+      return rejectUpgrade(socket, 503, "too many connections");
+    }
     if (req.headers.upgrade?.toLowerCase() !== "websocket")
       return rejectUpgrade(socket, 400, "expected a WebSocket upgrade");
     // Validate the path as sent: URL parsing would silently resolve "..".

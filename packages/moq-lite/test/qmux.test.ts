@@ -18,7 +18,6 @@ import {
   encodeStopSending,
   encodeSubscribeOk,
   MAX_STREAM_PAYLOAD,
-  OriginProducer,
   QmuxSession,
   readVarintAt,
   unframeMessage,
@@ -360,5 +359,3 @@ describe("frame lengths on the wire", () => {
     expect(readVarintAt(header, 2)).toBe(16_360);
   });
 });
-
-void OriginProducer;

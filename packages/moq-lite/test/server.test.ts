@@ -202,6 +202,16 @@ describe("HTTP and subprotocols", () => {
   });
 });
 
+describe("connection limit", () => {
+  it("refuses upgrades beyond maxConnections with 503", async () => {
+    const { url } = await relay({ maxConnections: 1 });
+    const first = await RawPeer.connect(url());
+    cleanups.push(() => first.close());
+    await sleep(20);
+    expect(await upgradeStatus(url(), ["qmux-00"])).toBe(503);
+  });
+});
+
 describe("shutdown", () => {
   it("closes every session with CONNECTION_CLOSE and resolves once the sockets are closed", async () => {
     const origin = new OriginProducer();
