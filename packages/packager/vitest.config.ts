@@ -1,6 +1,7 @@
 import { defineProject } from "vitest/config";
+import { resolveWorkspaceSources } from "../../vitest.shared.ts";
 
 export default defineProject({
-  resolve: { conditions: ["@lvqr/source"] },
+  ...resolveWorkspaceSources,
   test: { name: "packager", include: ["test/**/*.test.ts"] },
 });
