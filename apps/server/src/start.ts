@@ -21,6 +21,7 @@ import {
   LivePlaybackGate,
   StreamKeyStore,
 } from "./auth/index.ts";
+import { ServerCluster } from "./cluster/index.ts";
 import { DEFAULT_PORTS, type ServeConfig, validateServeConfig } from "./config.ts";
 import { PlaybackAudience } from "./playback-audience.ts";
 
@@ -102,6 +103,10 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
     const audience = new PlaybackAudience();
     const broadcastStats = new Map<string, { startedAtMs: number; bytesReceived: number }>();
     const moqBytesSent = new Map<string, number>();
+    const cluster = config.cluster
+      ? new ServerCluster({ config: config.cluster, origin, auth, logger, version: VERSION })
+      : undefined;
+    if (cluster) cleanups.push(() => cluster.close());
 
     const streamKeys =
       auth.streamKeys === false
@@ -167,10 +172,12 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
           metrics.authFailure("rtmp");
           return { allow: false, status: "NetStream.Publish.Unauthorized", description: decision.reason };
         }
+        if (cluster) return cluster.admitRtmpPublish(decision.broadcast);
         return { allow: true, name: decision.broadcast };
       },
     });
     rtmp.on("publish", (session) => wirePublish(session));
+    cluster?.attachRtmp(rtmp);
     cleanups.push(() => rtmp.close());
 
     const wirePublish = (session: PublishSession) => {
@@ -209,7 +216,7 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
     // --- LL-HLS and DASH ---------------------------------------------------------------------
     const hls = config.hls ?? {};
     const egress = new EgressHub({
-      origin: origin.consume(),
+      origin: (cluster?.egressOrigin ?? origin).consume(),
       ...(hls.targetDurationS === undefined ? {} : { targetDurationS: hls.targetDurationS }),
       ...(hls.partTargetMs === undefined ? {} : { partTargetS: hls.partTargetMs / 1000 }),
       ...(hls.dvrWindowS === undefined ? {} : { dvrWindowS: hls.dvrWindowS }),
@@ -232,6 +239,7 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
           await reply.code(verdict.status).type("text/plain; charset=utf-8").send(verdict.reason);
       },
       onLatencySample: (broadcast, transport, latencyMs) => slo.record(broadcast, transport, latencyMs),
+      ...(cluster ? { resolveOwner: cluster.resolveOwner } : {}),
     };
     const playbackApp = (protocol: "hls" | "dash"): FastifyInstance => {
       const app = Fastify({ logger: false, forceCloseConnections: "idle", return503OnClosing: false });
@@ -275,6 +283,15 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
 
     const rtmpAddress = await rtmp.listen(config.rtmpPort ?? DEFAULT_PORTS.rtmp, host);
     const moqAddress = moq.address!;
+    await cluster?.start({
+      moq: moqAddress,
+      hls: hlsAddress,
+      dash: dashAddress,
+      moqTls: config.tls !== undefined,
+      moqServer: moq,
+      metrics,
+      audience,
+    });
 
     // --- Admin API ---------------------------------------------------------------------------
     const adminApp = Fastify({ logger: false, forceCloseConnections: true });
@@ -292,6 +309,7 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
       ...adminAuthorizers(provider),
       tracker: slo,
       metrics,
+      ...(cluster ? { cluster: cluster.admin } : {}),
       ...(streamKeys ? { streamKeys } : {}),
       stats: () => {
         const totals = metrics.totals();

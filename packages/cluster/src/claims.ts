@@ -277,7 +277,7 @@ export class BroadcastClaim extends EventEmitter<BroadcastClaimEvents> {
         "could not release the cluster claim; it will expire with its lease",
       );
     }
-    this.#context.logger.debug({ broadcast: this.broadcast, epoch: this.epoch }, "cluster claim released");
+    this.#context.logger.info({ broadcast: this.broadcast, epoch: this.epoch }, "cluster claim released");
     this.#notify(() => this.emit("released"));
   }
 

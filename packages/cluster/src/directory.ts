@@ -192,7 +192,8 @@ export class ClusterDirectory {
       [records, nodes] = await Promise.all([this.#store.listBroadcasts(), this.#store.listNodes()]);
     } catch (err) {
       this.#fresh = false;
-      if (!this.#failing) {
+      // The first connection is not a failure: the store's "available" state triggers a refresh.
+      if (!this.#failing && this.#store.state !== "connecting") {
         this.#failing = true;
         this.#logger.warn(
           { err: (err as Error)?.message },

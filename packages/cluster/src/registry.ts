@@ -116,13 +116,14 @@ export class NodeRegistry {
       this.#failing = false;
       return record;
     } catch (err) {
-      if (!this.#failing) {
+      // The first connection is not a failure: the heartbeat runs again as soon as the store is up.
+      if (!this.#failing && this.#store.state !== "connecting") {
         this.#logger.warn(
           { nodeId: this.nodeId, err: (err as Error).message },
           "cluster node heartbeat failed; retrying",
         );
+        this.#failing = true;
       }
-      this.#failing = true;
       return null;
     }
   }

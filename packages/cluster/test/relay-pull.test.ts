@@ -136,7 +136,9 @@ async function readGroups(track: TrackConsumer, count: number): Promise<Array<[n
 function expectFramesFrom(tag: string, groups: Array<[number, Uint8Array[]]>): void {
   for (const [sequence, frames] of groups) {
     expect(frames.length).toBe(3);
-    frames.forEach((frame, i) => expect(Buffer.from(frame).equals(Buffer.from(payload(tag, sequence, i)))).toBe(true));
+    frames.forEach((frame, i) => {
+      expect(Buffer.from(frame).equals(Buffer.from(payload(tag, sequence, i)))).toBe(true);
+    });
   }
 }
 
@@ -155,7 +157,9 @@ describe("RelayPull", () => {
     await waitUntil(() => relayedAt(b.origin, "live/x") !== undefined, 3000, "the relayed announcement");
     await sleep(200);
     expect(a.moq.stats().sessionsOpen).toBe(0); // announced, nothing pulled
-    expect(relay.status()).toMatchObject([{ broadcast: "live/x", owner: "node-a", epoch: claim.epoch, state: "idle" }]);
+    expect(relay.status()).toMatchObject([
+      { broadcast: "live/x", owner: "node-a", epoch: claim.epoch, state: "idle" },
+    ]);
 
     const first = relayedAt(b.origin, "live/x")!.subscribeTrack("video");
     const second = relayedAt(b.origin, "live/x")!.subscribeTrack("video");
@@ -247,7 +251,11 @@ describe("RelayPull", () => {
     expect(await relay.request("live/nothing")).toBe("unknown");
 
     // No request for longer than egressIdleMs: it leaves the egress origin (the MoQ side stays).
-    await waitUntil(() => egress.consume().consume("live/x") === undefined, 3000, "the idle egress copy to go");
+    await waitUntil(
+      () => egress.consume().consume("live/x") === undefined,
+      3000,
+      "the idle egress copy to go",
+    );
     expect(relayedAt(b.origin, "live/x")).toBeDefined();
   });
 

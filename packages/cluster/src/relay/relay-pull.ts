@@ -45,8 +45,8 @@ export interface RelayPullOptions {
    * are added while {@link RelayPull.request} is called for them. Omit when nothing packages.
    */
   readonly egressOrigin?: OriginProducer;
-  /** Credential for the session to an owner (sent as `?token=`). */
-  readonly token?: (owner: NodeRecord) => string | undefined | Promise<string | undefined>;
+  /** Credential for the session to an owner for one broadcast (sent as `?token=`). */
+  readonly token?: (owner: NodeRecord, broadcast: string) => string | undefined | Promise<string | undefined>;
   readonly connect?: MoqConnector;
   /** First retry delay after a failure, ms. Default 250. */
   readonly retryInitialMs?: number;
@@ -358,7 +358,7 @@ export class RelayPull {
     const upstream = new UpstreamSession({
       broadcast: entry.path,
       url: target.url,
-      ...(token ? { token: () => token(target.node) } : {}),
+      ...(token ? { token: () => token(target.node, entry.path) } : {}),
       ...(options.connect ? { connect: options.connect } : {}),
       ...(options.upstreamIdleMs === undefined ? {} : { idleMs: options.upstreamIdleMs }),
       ...(options.announceTimeoutMs === undefined ? {} : { announceTimeoutMs: options.announceTimeoutMs }),

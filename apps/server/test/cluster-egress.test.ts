@@ -1,0 +1,215 @@
+/**
+ * Clustering with real server processes: three `lvqr serve` nodes (the built CLI) on one real
+ * redis-server, all on loopback with ephemeral ports and advertised URLs filled from the bound
+ * ports. A publisher (RTMP, an ffmpeg-encoded clip replayed in real time) on node A:
+ *
+ * - relay-pull (default), with JWT auth on, so node-to-node pulls use signed node tokens: the
+ *   official `@moq/lite` client on C receives byte-identical frames to one on A, ffmpeg plays HLS
+ *   from B, every node's `/api/v1/cluster/broadcasts` names the same owner and epoch, capacity is
+ *   measured, and a second publisher of the name on another node is refused with `BadName`;
+ * - redirect mode: HLS and DASH on B answer 302 to A with the query string kept, A never redirects
+ *   to itself, and ffmpeg plays through the redirect.
+ */
+
+import { PublishRejectedError } from "@lvqr/ingest-rtmp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  connectOfficialViewer,
+  type OfficialMoqViewer,
+} from "../../../packages/cluster/test/support/official-moq-client.ts";
+import { type RedisServer, startRedisServer } from "../../../packages/cluster/test/support/redis-server.ts";
+import {
+  type BroadcastRow,
+  broadcastsOf,
+  type NodeRow,
+  signJwt,
+  startNodes,
+  stopNodes,
+  waitUntil,
+} from "./cluster-support/cluster.ts";
+import { FlvLoopPublisher, testClip } from "./cluster-support/flv-loop-publisher.ts";
+import { playWithFfmpeg } from "./cluster-support/hls-viewer.ts";
+import type { ServerProcess } from "./cluster-support/server-process.ts";
+
+const LEASE = { leaseMs: 3000, renewMs: 1000 } as const;
+
+let redis: RedisServer;
+
+beforeAll(async () => {
+  [redis] = await Promise.all([startRedisServer(), testClip()]);
+}, 60_000);
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+describe("three nodes with relay-pull (the default) and JWT auth", () => {
+  const secret = "cluster-egress-test-secret-0123456789abcdef";
+  let nodes: ServerProcess[] = [];
+  let a: ServerProcess;
+  let b: ServerProcess;
+  let c: ServerProcess;
+  let publisher: FlvLoopPublisher;
+  let subscribeJwt: string;
+  const viewers: OfficialMoqViewer[] = [];
+
+  beforeAll(async () => {
+    const adminBearer = await signJwt(secret, "admin");
+    subscribeJwt = await signJwt(secret, "subscribe");
+    nodes = await startNodes(redis.url, ["node-a", "node-b", "node-c"], {
+      ...LEASE,
+      extraArgs: ["--jwt-secret", secret],
+      adminBearer,
+    });
+    [a, b, c] = nodes as [ServerProcess, ServerProcess, ServerProcess];
+    const publishJwt = await signJwt(secret, "publish");
+    publisher = await FlvLoopPublisher.start(`${a.rtmpUrl("live/relay")}?key=${publishJwt}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const viewer of viewers) viewer.close();
+    await publisher?.stop();
+    const exits = await stopNodes(nodes);
+    expect(exits.map((exit) => exit.code)).toEqual(nodes.map(() => 0));
+  }, 30_000);
+
+  it("an official @moq/lite viewer on C discovers the broadcast and receives A's exact frames", async () => {
+    const onA = await connectOfficialViewer(a.moqUrl(`?jwt=${subscribeJwt}`));
+    const onC = await connectOfficialViewer(c.moqUrl(`?jwt=${subscribeJwt}`));
+    viewers.push(onA, onC);
+    // Discovery as @moq/watch does it: wait for an active announcement under the prefix.
+    await onC.waitAnnounced("live", "live/relay", 10_000);
+    await onA.waitAnnounced("live", "live/relay", 10_000);
+    const direct = onA.subscribe("live/relay", "video");
+    const relayed = onC.subscribe("live/relay", "video");
+    const common = () => [...relayed.groups.keys()].filter((sequence) => direct.groups.has(sequence));
+    await waitUntil(() => common().length >= 3, 20_000, "three groups received on both A and C");
+    for (const sequence of common()) {
+      const fromA = direct.groups.get(sequence)!;
+      const fromC = relayed.groups.get(sequence)!;
+      expect(fromC.length).toBe(fromA.length);
+      expect(fromA.length).toBeGreaterThan(0);
+      fromA.forEach((frame, i) => {
+        expect(Buffer.from(fromC[i]!).equals(Buffer.from(frame))).toBe(true);
+      });
+    }
+    const relayLine = c.lines("relaying a remote broadcast", (line) => line["broadcast"] === "live/relay");
+    expect(relayLine.map((line) => line["owner"])).toEqual(["node-a"]);
+    expect(c.lines("relay upstream session opened").length).toBeGreaterThanOrEqual(1);
+    direct.close();
+    relayed.close();
+  }, 40_000);
+
+  it("ffmpeg plays LL-HLS from B, served by relay-pull with a signed node token", async () => {
+    const playback = await playWithFfmpeg(`${b.hlsUrl("live/relay")}?token=${subscribeJwt}`, 3);
+    expect(playback.code, playback.stderr.slice(-2000)).toBe(0);
+    expect(playback.frames).toBeGreaterThanOrEqual(50);
+    expect(b.lines("relaying a remote broadcast").map((line) => line["owner"])).toContain("node-a");
+    // B never redirected: the playlist came from B itself.
+    const response = await fetch(`${b.hlsUrl("live/relay", "playlist.m3u8")}?token=${subscribeJwt}`, {
+      redirect: "manual",
+    });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain("#EXT-X-PART");
+    // Without credentials the edge refuses, like the owner does.
+    expect((await fetch(b.hlsUrl("live/relay"), { redirect: "manual" })).status).toBe(401);
+  }, 40_000);
+
+  it("every node's /api/v1/cluster/broadcasts names the same owner and epoch", async () => {
+    const rows = await Promise.all(nodes.map((node) => broadcastsOf(node)));
+    const view = (list: BroadcastRow[]) =>
+      list.filter((row) => row.name === "live/relay").map((row) => ({ owner: row.owner, epoch: row.epoch }));
+    expect(view(rows[0]!)).toHaveLength(1);
+    expect(view(rows[0]!)[0]!.owner).toBe("node-a");
+    expect(view(rows[1]!)).toEqual(view(rows[0]!));
+    expect(view(rows[2]!)).toEqual(view(rows[0]!));
+    const claimed = a.lines("cluster claim acquired", (line) => line["broadcast"] === "live/relay");
+    expect(claimed.map((line) => line["epoch"])).toEqual([view(rows[0]!)[0]!.epoch]);
+  });
+
+  it("/api/v1/cluster/nodes lists every node with its bound endpoints and measured egress", async () => {
+    const listed = await waitUntil(
+      async () => {
+        const rows = await b.admin<NodeRow[]>("/api/v1/cluster/nodes");
+        const owner = rows.find((row) => row.id === "node-a");
+        return owner?.capacity && owner.capacity.bytes_out_per_sec > 0 ? rows : undefined;
+      },
+      10_000,
+      "node-a to report egress bytes",
+    );
+    expect(listed.map((row) => row.id)).toEqual(["node-a", "node-b", "node-c"]);
+    for (const node of nodes) {
+      const row = listed.find((entry) => entry.id === node.nodeId)!;
+      expect(row.endpoints).toEqual({
+        moq: `http://127.0.0.1:${node.ports.moq}`,
+        hls: `http://127.0.0.1:${node.ports.hls}`,
+        dash: `http://127.0.0.1:${node.ports.dash}`,
+      });
+    }
+  });
+
+  it("a second publisher of the name on another node gets BadName naming the owner", async () => {
+    const publishJwt = await signJwt(secret, "publish");
+    const attempt = FlvLoopPublisher.start(`${c.rtmpUrl("live/relay")}?key=${publishJwt}`);
+    const error = await attempt.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(PublishRejectedError);
+    expect((error as PublishRejectedError).status).toBe("NetStream.Publish.BadName");
+    expect((error as PublishRejectedError).description).toBe("live/relay is being published on node node-a");
+    expect((await broadcastsOf(c)).find((row) => row.name === "live/relay")?.owner).toBe("node-a");
+  });
+});
+
+describe("three nodes in redirect mode", () => {
+  let nodes: ServerProcess[] = [];
+  let a: ServerProcess;
+  let b: ServerProcess;
+  let publisher: FlvLoopPublisher;
+
+  beforeAll(async () => {
+    nodes = await startNodes(redis.url, ["node-a", "node-b", "node-c"], { ...LEASE, egress: "redirect" });
+    [a, b] = nodes as [ServerProcess, ServerProcess];
+    publisher = await FlvLoopPublisher.start(a.rtmpUrl("live/redirect"));
+    await waitUntil(
+      async () => (await broadcastsOf(b)).some((row) => row.name === "live/redirect"),
+      5000,
+      "the claim",
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await publisher?.stop();
+    const exits = await stopNodes(nodes);
+    expect(exits.map((exit) => exit.code)).toEqual(nodes.map(() => 0));
+  }, 30_000);
+
+  it("HLS and DASH on a non-owner answer 302 to the owner with the query kept; the owner serves itself", async () => {
+    const query = "?token=abc%2Fdef&_HLS_msn=1&x=y";
+    const hls = await fetch(`${b.hlsUrl("live/redirect", "playlist.m3u8")}${query}`, { redirect: "manual" });
+    expect(hls.status).toBe(302);
+    expect(hls.headers.get("location")).toBe(
+      `http://127.0.0.1:${a.ports.hls}/hls/live/redirect/playlist.m3u8${query}`,
+    );
+    const dash = await fetch(`${b.dashUrl("live/redirect")}?sig=s1&exp=9`, { redirect: "manual" });
+    expect(dash.status).toBe(302);
+    expect(dash.headers.get("location")).toBe(
+      `http://127.0.0.1:${a.ports.dash}/dash/live/redirect/manifest.mpd?sig=s1&exp=9`,
+    );
+    const own = await fetch(a.hlsUrl("live/redirect"), { redirect: "manual" });
+    expect(own.status).toBe(200);
+    // Nothing was relayed in redirect mode.
+    expect(
+      b.lines("relaying a remote broadcast", (line) => line["broadcast"] === "live/redirect"),
+    ).toHaveLength(1);
+    expect(b.lines("relay upstream session opened")).toHaveLength(0);
+  });
+
+  it("ffmpeg plays LL-HLS from B by following the redirect to A", async () => {
+    const playback = await playWithFfmpeg(b.hlsUrl("live/redirect"), 3);
+    expect(playback.code, playback.stderr.slice(-2000)).toBe(0);
+    expect(playback.frames).toBeGreaterThanOrEqual(50);
+    expect(playback.stderr).toContain(`127.0.0.1:${a.ports.hls}`);
+  }, 40_000);
+});
