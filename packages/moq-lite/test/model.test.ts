@@ -127,6 +127,21 @@ describe("GroupProducer / GroupConsumer", () => {
     expect(() => group.writeFrame(bytes(1))).toThrowError(MoqError);
   });
 
+  it("ends a frame still being written when the group is aborted or finished", async () => {
+    const aborted = new GroupProducer(0);
+    const partial = aborted.createFrame(10);
+    partial.write(bytes(1, 2));
+    const reader = (await aborted.consume().nextFrame())!;
+    aborted.abort(new CancelledError("stream reset"));
+    await expect(reader.readAll()).rejects.toThrowError("stream reset");
+
+    const finished = new GroupProducer(1);
+    finished.createFrame(4).write(bytes(1));
+    finished.close();
+    const frame = (await finished.consume().nextFrame())!;
+    await expect(frame.readAll()).rejects.toThrowError(/incomplete \(1 written\)/);
+  });
+
   it("finishes only when every producer handle is closed", async () => {
     const group = new GroupProducer(0);
     const other = group.clone();

@@ -1,4 +1,4 @@
-import { LaggedError, MoqError } from "../error.ts";
+import { LaggedError, MoqError, WireErrorCode } from "../error.ts";
 import { type FrameConsumer, type FrameMeta, FrameProducer } from "./frame.ts";
 import { ChangeNotifier } from "./notifier.ts";
 
@@ -54,6 +54,19 @@ class GroupState {
     if (this.done) return;
     this.done = true;
     this.error = error;
+    // A frame still being written can never complete once its group has ended: end it too, so
+    // its readers do not wait forever.
+    for (const frame of this.frames) {
+      if (frame.done) continue;
+      frame.abort(
+        error ??
+          new MoqError(
+            "MOQ_PROTOCOL_VIOLATION",
+            `group ${this.sequence} ended with frame of ${frame.size} bytes incomplete (${frame.written} written)`,
+            { wireCode: WireErrorCode.WrongSize },
+          ),
+      );
+    }
     this.notifier.notify();
   }
 }
