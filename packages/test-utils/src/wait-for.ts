@@ -16,12 +16,18 @@ export interface WaitForOptions {
   readonly message?: string;
   /** Aborting stops the wait with the signal's reason. */
   readonly signal?: AbortSignal;
+  /**
+   * Errors the predicate throws are "not yet" by default; when this returns true for one, the
+   * wait fails at once with that error (a track that was refused will not start delivering).
+   */
+  readonly failFast?: (error: unknown) => boolean;
 }
 
 /**
  * Calls `predicate` until it returns a truthy value (or a promise of one) and resolves with that
- * value. A predicate that throws is treated as "not yet", and its last error is reported if time
- * runs out. Polls never overlap: the next starts `intervalMs` after the previous one settled.
+ * value. A predicate that throws is treated as "not yet" (unless `failFast` says otherwise), and its
+ * last error is reported if time runs out. Polls never overlap: the next starts `intervalMs` after
+ * the previous one settled.
  *
  * ```ts
  * const segments = await waitFor(() => hls.segments.length >= 3 && hls.segments, {
@@ -53,6 +59,7 @@ export async function waitFor<T>(
       lastValue = value;
       hasError = false;
     } catch (error) {
+      if (options.failFast?.(error)) throw error;
       lastError = error;
       hasError = true;
     }

@@ -98,6 +98,8 @@ export class DashTestClient implements AsyncDisposable {
   static async open(url: string, options: DashTestClientOptions = {}): Promise<DashTestClient> {
     let text = "";
     let lastStatus = 0;
+    // 404/503 mean "no media yet" and are waited out; any other status will not change by waiting.
+    let refusal: TestUtilsError | undefined;
     await waitFor(
       async () => {
         const response = await httpGet(withToken(url, options.token), {
@@ -110,14 +112,16 @@ export class DashTestClient implements AsyncDisposable {
           return true;
         }
         if (response.status === 404 || response.status === 503) return false;
-        throw new TestUtilsError(
+        refusal = new TestUtilsError(
           "TEST_UTILS_HTTP",
           `GET ${url} answered ${response.status}: ${response.text().slice(0, 200)}`,
         );
+        throw refusal;
       },
       {
         timeoutMs: options.openTimeoutMs ?? 10_000,
         intervalMs: 100,
+        failFast: (error) => error === refusal,
         message: `DASH MPD ${url} (last status ${lastStatus || "none"})`,
       },
     );
@@ -225,6 +229,7 @@ export class DashTestClient implements AsyncDisposable {
       },
       {
         timeoutMs,
+        failFast: () => true,
         message: `${what} on ${this.url} (seen ${this.stats.segmentsSeen} segments in ${this.stats.periods} period(s), ${this.stats.mpdRequests} MPD requests; last error: ${this.errors.at(-1)?.message ?? "none"})`,
       },
     ) as Promise<T>;

@@ -161,6 +161,8 @@ export class HlsTestClient implements AsyncDisposable {
     const requestUrl = (u: string) => withQuery(u, { token: options.token });
     let text = "";
     let lastStatus = 0;
+    // 404/503 mean "no media yet" and are waited out; any other status will not change by waiting.
+    let refusal: TestUtilsError | undefined;
     await waitFor(
       async () => {
         const response = await httpGet(requestUrl(url), {
@@ -173,14 +175,16 @@ export class HlsTestClient implements AsyncDisposable {
           return true;
         }
         if (response.status === 404 || response.status === 503) return false;
-        throw new TestUtilsError(
+        refusal = new TestUtilsError(
           "TEST_UTILS_HTTP",
           `GET ${url} answered ${response.status}: ${response.text().slice(0, 200)}`,
         );
+        throw refusal;
       },
       {
         timeoutMs: openTimeoutMs,
         intervalMs: 100,
+        failFast: (error) => error === refusal,
         message: `HLS playlist ${url} (last status ${lastStatus || "none"})`,
       },
     );
@@ -310,6 +314,7 @@ export class HlsTestClient implements AsyncDisposable {
       },
       {
         timeoutMs,
+        failFast: () => true,
         message: `${what} on ${this.mediaUrl} (seen ${this.stats.segmentsSeen} segments, ${this.stats.partsSeen} parts, ${this.stats.playlistRequests} playlist requests; last error: ${this.errors.at(-1)?.message ?? "none"})`,
       },
     ) as Promise<T>;

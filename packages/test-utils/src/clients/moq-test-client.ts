@@ -141,6 +141,7 @@ export class TrackCollector {
       },
       {
         timeoutMs,
+        failFast: () => true,
         message: `${what} on ${this.broadcast}/${this.track} (so far ${this.groupCount} groups, ${this.frameCount} frames)`,
       },
     ).then(() => undefined);
