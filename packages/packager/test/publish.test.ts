@@ -386,6 +386,33 @@ describe("BroadcastPublisher rules", () => {
     expect(publisher.stats()).toMatchObject({ droppedVideoFrames: 2, droppedAudioFrames: 1, videoFrames: 2 });
   });
 
+  test("a one-off gap in video timestamps never becomes a frame duration; a sustained rate change does", async () => {
+    const { origin, publisher } = publisherWithTracks();
+    publisher.setVideoConfig(videoConfig);
+    const video = drain(origin.consume().consume("live/unit")!.subscribeTrack("video"));
+    // 30 fps, then 533 ms of frames lost (e.g. dropped while waiting for a keyframe), then 30 fps
+    // again, then a sustained drop to 10 fps.
+    const dts = [0, 33, 67, 100, 633, 667, 700, 733, 833, 933, 1033];
+    dts.forEach((t, i) =>
+      publisher.pushVideo({
+        dts: t,
+        pts: t,
+        keyframe: i === 0 || i === 4,
+        data: nal(i === 0 || i === 4 ? 5 : 1),
+      }),
+    );
+    publisher.close();
+    const durations = (await video).flatMap((g) =>
+      g.frames.map((f) => parseFragment(f.bytes).samples[0]!.duration),
+    );
+    // No estimate ever equals the 533 ms gap (47970 ticks): a delta more than twice the one before
+    // waits for confirmation.
+    expect(Math.max(...durations)).toBeLessThanOrEqual(9000);
+    expect(durations[4]).toBe(2970); // the frame after the gap keeps the 30 fps estimate
+    expect(durations[8]).toBe(2970); // first 100 ms delta: not yet adopted
+    expect(durations[9]).toBe(9000); // sustained: adopted
+  });
+
   test("audio decode times: jitter absorbed, a gap jumps forward, a source running ahead loses a frame", async () => {
     const { origin, publisher } = publisherWithTracks();
     publisher.setAudioConfig(audioConfig);
@@ -455,7 +482,9 @@ describe("BroadcastPublisher rules", () => {
     expect(video.slice(0, 5)).toEqual([90000, 92970, 92971, 92972, 96030]);
     for (let i = 1; i < video.length; i++) expect(video[i]!).toBeGreaterThan(video[i - 1]!);
     for (let i = 1; i < audio.length; i++) expect(audio[i]! - audio[i - 1]!).toBeGreaterThanOrEqual(1024);
-    // After the rebase video continues where the furthest track ended (audio, at 1042.67 ms).
+    // After the rebase video continues where the furthest track ended: the last video frame
+    // (96030) plus its estimated duration (its last real delta, 3058 ticks; the nudged duplicates
+    // do not count), later than audio's end (1042.67 ms).
     const rebasedVideoMs = video[5]! / 90;
     const lastAudioEndMs = (audio[1]! + 1024) / 48;
     expect(rebasedVideoMs).toBeCloseTo(Math.max(lastAudioEndMs, (96030 + 3058) / 90), 0);

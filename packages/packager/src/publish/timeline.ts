@@ -64,10 +64,13 @@ const MAX_FRAME_DELTA = 90000;
 
 /**
  * Video decode times and durations. A live sample's duration is unknown until the next one
- * arrives. Policy: use the previous inter-sample delta (the true duration of the frame before),
- * which is exact for constant frame rates; tfdt is always exact, so any error is local to one
- * frame and never accumulates. The alternative, holding each frame until its successor arrives,
- * would add one frame interval (33 ms at 30 fps) to every MoQ and LL-HLS viewer's latency.
+ * arrives. Policy: use the last inter-sample delta, which is exact for constant frame rates and
+ * unbiased under whole-ms timestamp jitter, except that a delta more than twice the one before is
+ * taken as a one-off gap (frames dropped while waiting for a keyframe, a stall) and ignored until
+ * the next delta confirms a slower rate. tfdt is
+ * always exact, so any error is local to one frame and never accumulates. The alternative,
+ * holding each frame until its successor arrives, would add one frame interval (33 ms at 30 fps)
+ * to every MoQ and LL-HLS viewer's latency.
  */
 export class VideoTimeline {
   readonly #timescale: number;
@@ -75,6 +78,8 @@ export class VideoTimeline {
   #defaultDuration: number;
   #lastDecodeTime: number | undefined;
   #estimate: number;
+  /** The inter-sample delta before the latest one, in ticks. */
+  #previousDelta: number | undefined;
   #generation = -1;
   #samplesSinceRebase = 0;
 
@@ -107,9 +112,17 @@ export class VideoTimeline {
     const compositionOffset = Math.round((ptsMs - dtsMs) * ticksPerMs);
     const last = this.#lastDecodeTime;
     if (last !== undefined) {
-      if (decodeTime <= last) decodeTime = last + 1;
-      const delta = decodeTime - last;
-      if (delta <= MAX_FRAME_DELTA) this.#estimate = delta;
+      if (decodeTime <= last) {
+        // A repeated or backwards timestamp is nudged one tick; that delta says nothing about frame length.
+        decodeTime = last + 1;
+      } else {
+        const delta = decodeTime - last;
+        const previous = this.#previousDelta;
+        this.#previousDelta = delta;
+        // A delta more than twice the one before is a one-off gap until the next delta confirms it.
+        const candidate = previous !== undefined && delta > 2 * previous ? previous : delta;
+        if (candidate <= MAX_FRAME_DELTA) this.#estimate = candidate;
+      }
     }
     this.#lastDecodeTime = decodeTime;
     this.#samplesSinceRebase++;
