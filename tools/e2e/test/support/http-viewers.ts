@@ -164,6 +164,16 @@ export class DashFollower {
   }
 }
 
+/** Undoes the XML escapes an MPD attribute may carry (`&#38;` or `&amp;` in a propagated query). */
+function xmlAttribute(value: string): string {
+  return value
+    .replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)))
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
+}
+
 /**
  * The URL of the newest complete segment of each SegmentTemplate in `mpd` (SegmentTimeline with
  * `$Number$`): the template's startNumber plus the number of `S` entries (counting `r`) minus one.
@@ -179,7 +189,19 @@ export function newestSegments(mpd: string, manifestUrl: string): string[] {
     for (const s of template[2]!.matchAll(/<S\b([^>]*)\/>/g))
       count += 1 + Number(/\br="(\d+)"/.exec(s[1]!)?.[1] ?? "0");
     if (count === 0) continue;
-    urls.push(new URL(media.replace("$Number$", String(startNumber + count - 1)), manifestUrl).toString());
+    urls.push(
+      new URL(
+        xmlAttribute(media).replace("$Number$", String(startNumber + count - 1)),
+        manifestUrl,
+      ).toString(),
+    );
   }
   return urls;
+}
+
+/** The initialization URL of every SegmentTemplate in `mpd`. */
+export function mediaUris(mpd: string, manifestUrl: string): string[] {
+  return [...mpd.matchAll(/<SegmentTemplate\b[^>]*\binitialization="([^"]+)"/g)].map((match) =>
+    new URL(xmlAttribute(match[1]!), manifestUrl).toString(),
+  );
 }

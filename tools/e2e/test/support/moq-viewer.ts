@@ -4,6 +4,9 @@
  * with their arrival times. It checks what arrives against the catalog (CMAF fragments whose decode
  * times advance), and its arrival times anchor the media timeline to the wall clock for latency.
  */
+
+import { randomBytes } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { waitFor } from "@lvqr/test-utils";
 import * as Lite from "@moq/lite";
 import { firstBoxType, fragmentDecodeTime, initTimescale } from "./bmff.ts";
@@ -223,4 +226,34 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The HTTP status a MoQ WebSocket upgrade to `url` gets (101 when the session is accepted),
+ * offering the `qmux-00` subprotocol as the official clients do. The socket is closed right after.
+ */
+export function moqUpgradeStatus(url: string, timeoutMs = 10_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, {
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": randomBytes(16).toString("base64"),
+        "sec-websocket-protocol": "qmux-00",
+      },
+      timeout: timeoutMs,
+    });
+    request.on("upgrade", (response, socket) => {
+      socket.destroy();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on("response", (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on("timeout", () => request.destroy(new Error(`no answer to the upgrade of ${url}`)));
+    request.on("error", reject);
+    request.end();
+  });
 }
