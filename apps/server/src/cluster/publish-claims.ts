@@ -74,8 +74,11 @@ export class PublishClaims {
       if (this.hasRtmpPublisher(name)) return allow;
       if (this.#closed) return refuse(`${name} cannot be published: the server is shutting down`);
       let claim: BroadcastClaim;
+      const claims = await this.#ready.catch(() => undefined);
+      if (!claims) return refuse(`${name} cannot be published: the cluster node is not running`);
+      const startedAt = performance.now();
       try {
-        claim = await (await this.#ready).claim(name);
+        claim = await claims.claim(name);
       } catch (err) {
         if (isClusterError(err, "CLUSTER_BUSY")) {
           const owner = (err as { owner?: { nodeId?: string } }).owner?.nodeId ?? "another node";
@@ -89,6 +92,15 @@ export class PublishClaims {
         void claim.release();
         return refuse(`${name} cannot be published: the server is shutting down`);
       }
+      this.#logger.info(
+        {
+          broadcast: name,
+          epoch: claim.epoch,
+          state: claim.state,
+          claimMs: Math.round((performance.now() - startedAt) * 1000) / 1000,
+        },
+        "publish admitted with a cluster claim",
+      );
       this.#park(this.#admitted, name, claim, ADMITTED_CLAIM_TIMEOUT_MS, "the publish never started");
       return allow;
     });

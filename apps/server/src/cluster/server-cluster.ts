@@ -22,6 +22,7 @@ import {
   ClusterDirectory,
   ClusterNode,
   type NodeEndpoints,
+  RedisStore,
   RelayPull,
   type RelayStatus,
 } from "@lvqr/cluster";
@@ -54,8 +55,10 @@ export interface ServerClusterStart extends BoundListeners {
   readonly audience: PlaybackAudience;
 }
 
-/** Defaults derived from the lease: how long a relayed broadcast outlives its owner (a republish elsewhere continues it). */
+/** How long a relayed broadcast outlives its owner at least (a republish elsewhere continues it). */
 const MIN_OWNER_GAP_MS = 5000;
+/** How long start() waits for Redis before serving as a single node. */
+const STORE_WAIT_AT_START_MS = 2000;
 
 /** The server's cluster integration. */
 export class ServerCluster {
@@ -98,6 +101,16 @@ export class ServerCluster {
     return this.#endpoints;
   }
 
+  /**
+   * True when `path` is live here from a local publisher; false for a broadcast relayed from its
+   * owner (and for one that is not live). Stats that count publishers should count only these.
+   */
+  isLocal(path: string): boolean {
+    return this.#relay
+      ? this.#relay.isLocal(path)
+      : this.#options.origin.consume().consume(path) !== undefined;
+  }
+
   /** Relayed broadcasts and their state (empty before {@link start}). */
   relayStatus(): RelayStatus[] {
     return this.#relay?.status() ?? [];
@@ -124,6 +137,7 @@ export class ServerCluster {
       endpoints,
       leaseMs,
       renewIntervalMs: renewMs,
+      stepdownMarginMs: stepdownMarginFor(leaseMs, renewMs),
       policy: config.conflictPolicy ?? "takeover-if-stale",
       heartbeatMs: renewMs,
       version: this.#options.version,
@@ -136,6 +150,16 @@ export class ServerCluster {
       logger: this.#logger,
     });
     this.#node = node;
+    // Give Redis a moment, so the first publishes are checked against the cluster instead of being
+    // admitted as pending claims; past that, start as a single node and join when Redis answers.
+    if (node.store instanceof RedisStore) {
+      await node.store.ready(STORE_WAIT_AT_START_MS).catch(() => {
+        this.#logger.warn(
+          { waitedMs: STORE_WAIT_AT_START_MS },
+          "Redis is not reachable; serving as a single node until it is",
+        );
+      });
+    }
     if (this.#closing) {
       await node.close();
       throw new Error("the server is shutting down");
@@ -247,4 +271,14 @@ export class ServerCluster {
     })();
     return this.#closing;
   }
+}
+
+/**
+ * The stepdown margin for a lease and renew interval: the package default (max(1000 ms, 25 % of the
+ * lease)), narrowed to half the gap between lease and renew interval when that default would leave
+ * no room for a renew (short leases the CLI accepts, e.g. 2000/1000), so every lease the flags
+ * allow works.
+ */
+export function stepdownMarginFor(leaseMs: number, renewMs: number): number {
+  return Math.max(1, Math.min(Math.max(1000, Math.round(leaseMs / 4)), Math.floor((leaseMs - renewMs) / 2)));
 }

@@ -3,6 +3,10 @@
  * viewer: it discovers broadcasts the way a player does (`announced(prefix)`, waiting for an active
  * announcement), subscribes to a track, and keeps every complete group it receives, byte for byte,
  * so tests can compare what two nodes delivered. Used by the server's multi-process cluster tests.
+ *
+ * Subscriptions are never cancelled one by one: `@moq/qmux` 0.0.6 (the transport @moq/lite 0.2.2
+ * uses over WebSocket) throws an uncaught `ERR_INVALID_STATE` when data for a stream it cancelled is
+ * still in flight, which is a normal race. Closing stops recording; closing the connection ends all.
  */
 
 import * as Lite from "@moq/lite";
@@ -18,6 +22,15 @@ export interface ReceivedGroups {
   close(): void;
 }
 
+/** A track followed across republishes: a new subscription each time the broadcast is announced again. */
+export interface FollowedTrack {
+  /** Every completed group: which announcement (1, 2, ...) it came through, its sequence, when. */
+  readonly groups: Array<{ readonly instance: number; readonly sequence: number; readonly at: number }>;
+  /** Announcements of the path seen so far (the current instance number). */
+  readonly instances: number;
+  close(): void;
+}
+
 /** One official client connection. */
 export interface OfficialMoqViewer {
   /** Resolves once `path` is announced active under `prefix` (as `@moq/watch` waits for it). */
@@ -25,6 +38,11 @@ export interface OfficialMoqViewer {
   /** Paths currently announced active (under the prefixes watched so far). */
   readonly active: ReadonlySet<string>;
   subscribe(path: string, track: string): ReceivedGroups;
+  /**
+   * Watches `prefix` and (re)subscribes to `track` of `path` whenever it is announced active, as a
+   * player does after the broadcast moved: the way a viewer resumes after a failover.
+   */
+  follow(prefix: string, path: string, track: string): FollowedTrack;
   close(): void;
 }
 
@@ -92,7 +110,42 @@ export async function connectOfficialViewer(url: string): Promise<OfficialMoqVie
           until(() => groups.size >= count, timeoutMs, `${count} groups of ${name}`),
         close: () => {
           closed = true;
-          track.close();
+        },
+      };
+    },
+    follow(prefix, path, name) {
+      const groups: Array<{ instance: number; sequence: number; at: number }> = [];
+      let instances = 0;
+      let closed = false;
+      const announced = connection.announced(Lite.Path.from(prefix));
+      void (async () => {
+        for (;;) {
+          const next = await announced.next();
+          if (!next || closed) return;
+          if (!next.active || next.path !== path) continue;
+          instances += 1;
+          const instance = instances;
+          // The previous instance ended with its announcement; its track needs no cancel.
+          const track = connection.consume(Lite.Path.from(path)).subscribe(name, 0);
+          void (async () => {
+            for (;;) {
+              const group = await track.recvGroup();
+              if (!group || closed) return;
+              void (async () => {
+                for (;;) if (!(await group.readFrame())) break;
+                if (!closed) groups.push({ instance, sequence: group.sequence, at: performance.now() });
+              })().catch(() => {});
+            }
+          })().catch(() => {});
+        }
+      })().catch(() => {});
+      return {
+        groups,
+        get instances() {
+          return instances;
+        },
+        close: () => {
+          closed = true;
         },
       };
     },
