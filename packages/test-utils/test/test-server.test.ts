@@ -194,3 +194,16 @@ describe("testServerFixture", () => {
     expect(await tcpConnects(previous!.adminAddress.port)).toBe(false);
   });
 });
+
+const fileTest = base.extend<{ shared: TestServer }>({ shared: [testServerFixture(), { scope: "file" }] });
+
+describe("testServerFixture with file scope", () => {
+  let first: TestServer | undefined;
+  fileTest("shares one server across the tests of a file", async ({ shared }) => {
+    first = shared;
+    expect((await fetch(shared.adminUrl("/healthz"))).status).toBe(200);
+  });
+  fileTest("(the same one)", async ({ shared }) => {
+    expect(shared).toBe(first);
+  });
+});
