@@ -185,7 +185,9 @@ async function pathWithoutFfmpeg(shimDir: string): Promise<string> {
 function childEnv(path: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (/^(VITEST|VITE_|TINYPOOL|npm_|FFPROBE$|FFMPEG$|NODE_OPTIONS$)/.test(key)) continue;
+    // The outer runner's own variables go; npm_config_* (registry, cache, proxy) stay.
+    if (/^(VITEST|VITE_|TINYPOOL|PNPM_|pnpm_config_|FFPROBE$|FFMPEG$|NODE_OPTIONS$)/.test(key)) continue;
+    if (/^npm_(command|execpath|node_execpath|config_user_agent|package_|lifecycle_)/.test(key)) continue;
     env[key] = value;
   }
   env["PATH"] = path;

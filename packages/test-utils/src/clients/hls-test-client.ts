@@ -443,6 +443,7 @@ export class HlsTestClient implements AsyncDisposable {
     const max = this.#options.maxRecords ?? 1000;
     while (this.parts.length > max) this.parts.shift();
 
+    const newRecords: HlsSegmentRecord[] = [];
     for (const segment of newSegments) {
       const record: HlsSegmentRecord = {
         msn: segment.msn,
@@ -457,6 +458,7 @@ export class HlsTestClient implements AsyncDisposable {
         firstBox: undefined,
       };
       this.#lastMsn = segment.msn;
+      newRecords.push(record);
       this.segments.push(record);
       while (this.segments.length > max) this.segments.shift();
       this.stats.segmentsSeen++;
@@ -467,9 +469,7 @@ export class HlsTestClient implements AsyncDisposable {
       for (const part of newParts) await this.#fetchInto(part, "part");
     }
     if (this.#options.fetchSegments ?? true) {
-      for (const segment of this.segments.filter((s) => newSegments.some((n) => n.msn === s.msn))) {
-        await this.#fetchInto(segment, "segment");
-      }
+      for (const record of newRecords) await this.#fetchInto(record, "segment");
     }
     if (playlist.endList) this.#endList = true;
   }

@@ -152,7 +152,9 @@ export class TrackCollector {
   }
 
   async #run(): Promise<void> {
-    const readers: Promise<void>[] = [];
+    // Groups are read concurrently (a new one starts while the last may still be open), at most
+    // 64 at a time so a peer that never finishes its groups cannot pile up readers.
+    const readers = new Set<Promise<void>>();
     try {
       for (;;) {
         let group: GroupConsumer | undefined;
@@ -167,8 +169,9 @@ export class TrackCollector {
           throw error;
         }
         if (group === undefined) break;
-        readers.push(this.#readGroup(group));
-        if (readers.length > 64) await readers.shift();
+        const reader: Promise<void> = this.#readGroup(group).finally(() => readers.delete(reader));
+        readers.add(reader);
+        if (readers.size >= 64) await Promise.race(readers);
       }
       await Promise.all(readers);
     } catch (error) {
