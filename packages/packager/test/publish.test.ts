@@ -393,7 +393,10 @@ describe("BroadcastPublisher rules", () => {
     // 30 fps, then 533 ms of frames lost (e.g. dropped while waiting for a keyframe), then 30 fps
     // again, then a sustained drop to 10 fps.
     const dts = [0, 33, 67, 100, 633, 667, 700, 733, 833, 933, 1033];
-    dts.forEach((t, i) =>
+    for (const [i, t] of dts.entries()) {
+      const keyframe = i === 0 || i === 4;
+      publisher.pushVideo({ dts: t, pts: t, keyframe, data: nal(keyframe ? 5 : 1) });
+    }
       publisher.pushVideo({
         dts: t,
         pts: t,
