@@ -182,6 +182,7 @@ export class ServerCluster {
       origin: this.#options.origin,
       egressOrigin: this.egressOrigin,
       directory,
+      localMoqUrl: endpoints.moq,
       ...(tokens ? { token: (_owner, broadcast) => tokens(broadcast) } : {}),
       ownerGapMs: Math.max(MIN_OWNER_GAP_MS, leaseMs),
       logger: this.#logger,

@@ -54,6 +54,8 @@ export interface PlaylistSample {
   /** Number of parts of the newest segment (LL-HLS), -1 when none. */
   readonly newestPart: number;
   readonly discontinuities: number;
+  /** Segments and parts listed after the last `EXT-X-DISCONTINUITY` (-1 when there is none). */
+  readonly afterDiscontinuity: number;
   readonly ended: boolean;
 }
 
@@ -63,20 +65,27 @@ export function summarizePlaylist(text: string): Omit<PlaylistSample, "at" | "st
   let segments = 0;
   let partsAfterLastSegment = 0;
   let discontinuities = 0;
+  let afterDiscontinuity = -1;
   for (const line of text.split("\n")) {
     if (line.startsWith("#EXT-X-MEDIA-SEQUENCE:")) sequence = Number(line.slice(22));
     else if (line.startsWith("#EXTINF:")) {
       segments += 1;
       partsAfterLastSegment = 0;
-    } else if (line.startsWith("#EXT-X-PART:")) partsAfterLastSegment += 1;
-    else if (line.startsWith("#EXT-X-DISCONTINUITY") && !line.startsWith("#EXT-X-DISCONTINUITY-SEQUENCE"))
+      if (afterDiscontinuity >= 0) afterDiscontinuity += 1;
+    } else if (line.startsWith("#EXT-X-PART:")) {
+      partsAfterLastSegment += 1;
+      if (afterDiscontinuity >= 0) afterDiscontinuity += 1;
+    } else if (line.startsWith("#EXT-X-DISCONTINUITY") && !line.startsWith("#EXT-X-DISCONTINUITY-SEQUENCE")) {
       discontinuities += 1;
+      afterDiscontinuity = 0;
+    }
   }
   const newestMsn = partsAfterLastSegment > 0 ? sequence + segments : sequence + segments - 1;
   return {
     newestMsn,
     newestPart: partsAfterLastSegment > 0 ? partsAfterLastSegment - 1 : -1,
     discontinuities,
+    afterDiscontinuity,
     ended: text.includes("#EXT-X-ENDLIST"),
   };
 }
@@ -119,7 +128,15 @@ export class HlsPlaylistWatcher {
       const text = await response.text();
       this.samples.push({ at, status: response.status, ...summarizePlaylist(response.ok ? text : "") });
     } catch {
-      this.samples.push({ at, status: 0, newestMsn: -1, newestPart: -1, discontinuities: 0, ended: false });
+      this.samples.push({
+        at,
+        status: 0,
+        newestMsn: -1,
+        newestPart: -1,
+        discontinuities: 0,
+        afterDiscontinuity: -1,
+        ended: false,
+      });
     } finally {
       this.#inFlight = false;
     }

@@ -39,7 +39,8 @@ export interface NodePorts {
 /** Options of {@link ServerProcess.start}. */
 export interface ServerProcessOptions {
   readonly nodeId: string;
-  readonly redisUrl: string;
+  /** `--cluster-redis-url`; without it the node runs unclustered (the other cluster options are ignored). */
+  readonly redisUrl?: string;
   /** `--cluster-lease-ms` / `--cluster-renew-ms`. */
   readonly leaseMs?: number;
   readonly renewMs?: number;
@@ -135,14 +136,7 @@ export class ServerProcess {
       dataDir,
       "--shutdown-grace-ms",
       "200",
-      "--cluster-redis-url",
-      options.redisUrl,
-      "--cluster-node-id",
-      options.nodeId,
-      ...(options.leaseMs === undefined ? [] : ["--cluster-lease-ms", String(options.leaseMs)]),
-      ...(options.renewMs === undefined ? [] : ["--cluster-renew-ms", String(options.renewMs)]),
-      ...(options.egress === undefined ? [] : ["--cluster-egress", options.egress]),
-      ...(options.conflict === undefined ? [] : ["--cluster-conflict", options.conflict]),
+      ...(options.redisUrl === undefined ? [] : clusterArgs(options, options.redisUrl)),
       ...(options.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, args, {
@@ -262,4 +256,17 @@ export class ServerProcess {
       wake();
     }
   }
+}
+
+function clusterArgs(options: ServerProcessOptions, redisUrl: string): string[] {
+  return [
+    "--cluster-redis-url",
+    redisUrl,
+    "--cluster-node-id",
+    options.nodeId,
+    ...(options.leaseMs === undefined ? [] : ["--cluster-lease-ms", String(options.leaseMs)]),
+    ...(options.renewMs === undefined ? [] : ["--cluster-renew-ms", String(options.renewMs)]),
+    ...(options.egress === undefined ? [] : ["--cluster-egress", options.egress]),
+    ...(options.conflict === undefined ? [] : ["--cluster-conflict", options.conflict]),
+  ];
 }

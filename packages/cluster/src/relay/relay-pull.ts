@@ -45,6 +45,8 @@ export interface RelayPullOptions {
    * are added while {@link RelayPull.request} is called for them. Omit when nothing packages.
    */
   readonly egressOrigin?: OriginProducer;
+  /** This node's own advertised MoQ URL: never pulled from, even if a stale record points at it. */
+  readonly localMoqUrl?: string | null;
   /** Credential for the session to an owner for one broadcast (sent as `?token=`). */
   readonly token?: (owner: NodeRecord, broadcast: string) => string | undefined | Promise<string | undefined>;
   readonly connect?: MoqConnector;
@@ -260,7 +262,9 @@ export class RelayPull {
     const owner = this.#directory.owner(path);
     if (!owner || owner.nodeId === this.nodeId || this.isLocal(path)) return undefined;
     const node = this.#directory.node(owner.nodeId);
-    const url = node?.endpoints.moq ?? null;
+    let url = node?.endpoints.moq ?? null;
+    // Two nodes advertising one URL (a configuration mistake) must not make a node pull from itself.
+    if (url !== null && url === this.#options.localMoqUrl) url = null;
     if (!node || url === null) {
       const key = `${owner.nodeId}\n${path}`;
       if (node && !this.#warnedNoEndpoint.has(key)) {
@@ -268,7 +272,7 @@ export class RelayPull {
         this.#warnedNoEndpoint.add(key);
         this.#logger.warn(
           { broadcast: path, owner: owner.nodeId },
-          "cannot relay: the owner advertises no MoQ endpoint",
+          "cannot relay: the owner advertises no MoQ endpoint (or this node's own)",
         );
       }
       return undefined;

@@ -39,6 +39,11 @@ export interface UpstreamSessionOptions {
   readonly announceTimeoutMs?: number;
   /** How long the session stays open with no track read, ms. Default 3000. */
   readonly idleMs?: number;
+  /**
+   * WebSocket ping interval, ms: a connection that misses a pong for an interval is dropped, so a
+   * silent owner (partition, paused process) counts as a failure instead of a stall. Default 5000.
+   */
+  readonly pingIntervalMs?: number;
   /** Called once when the session fails (never after `close()`). */
   readonly onFailure?: (error: Error) => void;
   readonly logger?: ClusterLogger;
@@ -174,6 +179,7 @@ export class UpstreamSession {
     const client = await connect(url.toString(), {
       announceInterest: [this.broadcast],
       timeoutMs: options.connectTimeoutMs ?? 5000,
+      pingIntervalMs: options.pingIntervalMs ?? 5000,
     });
     const current = this.#open;
     if (this.#closed || this.#failure || current === undefined) {

@@ -24,8 +24,16 @@ export interface ReceivedGroups {
 
 /** A track followed across republishes: a new subscription each time the broadcast is announced again. */
 export interface FollowedTrack {
-  /** Every completed group: which announcement (1, 2, ...) it came through, its sequence, when. */
-  readonly groups: Array<{ readonly instance: number; readonly sequence: number; readonly at: number }>;
+  /**
+   * Every completed group: which announcement (1, 2, ...) it came through, its sequence, when its
+   * first frame arrived (`firstFrameAt`) and when it completed (`at`).
+   */
+  readonly groups: Array<{
+    readonly instance: number;
+    readonly sequence: number;
+    readonly firstFrameAt: number;
+    readonly at: number;
+  }>;
   /** Announcements of the path seen so far (the current instance number). */
   readonly instances: number;
   close(): void;
@@ -114,7 +122,7 @@ export async function connectOfficialViewer(url: string): Promise<OfficialMoqVie
       };
     },
     follow(prefix, path, name) {
-      const groups: Array<{ instance: number; sequence: number; at: number }> = [];
+      const groups: Array<{ instance: number; sequence: number; firstFrameAt: number; at: number }> = [];
       let instances = 0;
       let closed = false;
       const announced = connection.announced(Lite.Path.from(prefix));
@@ -132,8 +140,13 @@ export async function connectOfficialViewer(url: string): Promise<OfficialMoqVie
               const group = await track.recvGroup();
               if (!group || closed) return;
               void (async () => {
-                for (;;) if (!(await group.readFrame())) break;
-                if (!closed) groups.push({ instance, sequence: group.sequence, at: performance.now() });
+                let firstFrameAt = Number.NaN;
+                for (;;) {
+                  if (!(await group.readFrame())) break;
+                  if (Number.isNaN(firstFrameAt)) firstFrameAt = performance.now();
+                }
+                if (!closed)
+                  groups.push({ instance, sequence: group.sequence, firstFrameAt, at: performance.now() });
               })().catch(() => {});
             }
           })().catch(() => {});
