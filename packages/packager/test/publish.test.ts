@@ -397,13 +397,6 @@ describe("BroadcastPublisher rules", () => {
       const keyframe = i === 0 || i === 4;
       publisher.pushVideo({ dts: t, pts: t, keyframe, data: nal(keyframe ? 5 : 1) });
     }
-      publisher.pushVideo({
-        dts: t,
-        pts: t,
-        keyframe: i === 0 || i === 4,
-        data: nal(i === 0 || i === 4 ? 5 : 1),
-      }),
-    );
     publisher.close();
     const durations = (await video).flatMap((g) =>
       g.frames.map((f) => parseFragment(f.bytes).samples[0]!.duration),
