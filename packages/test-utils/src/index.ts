@@ -20,6 +20,19 @@
  * await publish.stop();
  * ```
  */
+
+// The FLV tag body builders live with the RTMP ingest; they are re-exported so a test needs one import.
+export {
+  type AvcNaluTagOptions,
+  buildAacRawTag,
+  buildAacSequenceHeaderTag,
+  buildAvcDecoderConfigurationRecord,
+  buildAvcEndOfSequenceTag,
+  buildAvcNaluTag,
+  buildAvcSequenceHeaderTag,
+  buildEnhancedVideoTag,
+  type EnhancedVideoTagOptions,
+} from "@lvqr/ingest-rtmp";
 export * from "./clients/dash-test-client.ts";
 export * from "./clients/hls-test-client.ts";
 export {

@@ -57,6 +57,42 @@ describe("end of stream and republish", () => {
   });
 });
 
+describe("reconnects", () => {
+  it("after an abrupt drop a reconnect takes the name at once; HLS and DASH mark the break", async () => {
+    await using server = await TestServer.start({ dash: true });
+    const first = await publishRtmp(server.rtmpUrl("live", "drop"), syntheticSource(), { loop: true });
+    // The drop ends the playlist (ENDLIST); the reconnect makes it live again, so keep following.
+    await using hls = await HlsTestClient.open(server.hlsUrl("live/drop"), { followAfterEndList: true });
+    await using dash = await DashTestClient.open(server.dashUrl("live/drop"), { followAfterStatic: true });
+    await hls.waitForParts(3);
+    await dash.waitForSegments(1, { contentType: "video" });
+    first.destroy(); // no FCUnpublish: what a crashed encoder looks like
+    const started = performance.now();
+    await using second = await publishRtmp(server.rtmpUrl("live", "drop"), syntheticSource(), { loop: true });
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect((await first.done).reason).toBe("destroyed");
+    await waitFor(() => hls.segments.some((s) => s.discontinuity), {
+      timeoutMs: 20_000,
+      message: "a discontinuity after the reconnect",
+    });
+    await waitFor(() => !hls.endList, { message: "the playlist to be live again" });
+    expect(hls.stats.endLists).toBeLessThanOrEqual(1);
+    await waitFor(() => dash.stats.periods >= 2 && !dash.isStatic, {
+      timeoutMs: 20_000,
+      message: "a second Period",
+    });
+    const latest = dash.mpd.periods.at(-1)!.id ?? String(dash.mpd.periods.length - 1);
+    await waitFor(() => dash.segments.some((s) => s.period === latest && s.bytes !== undefined), {
+      timeoutMs: 20_000,
+      message: "a segment of the new Period",
+    });
+    // While the second publisher is live, a third is refused with the server's status.
+    const third = await publishRtmp(server.rtmpUrl("live", "drop"), syntheticSource()).catch((e) => e);
+    expect(third.status).toBe("NetStream.Publish.BadName");
+    expect(second.publisher.closed).toBe(false);
+  });
+});
+
 describe("credentials", () => {
   it("MoQ, HLS and the SLO API refuse without the token and work with it", async () => {
     // With a publish key too, an anonymous MoQ session is granted nothing and refused outright.

@@ -246,3 +246,26 @@ describe("FLV files", () => {
     expect(() => flvSourceFromTags([])).toThrow(/no audio or video frames/);
   });
 });
+
+describe("hand-made tag sources", () => {
+  it("build from the re-exported tag builders, as the README shows", async () => {
+    const { buildAvcNaluTag, buildAvcSequenceHeaderTag } = await import("../src/index.ts");
+    const h264 = syntheticH264Config({ width: 64, height: 64 });
+    const source = flvSourceFromTags([
+      { type: 9, timestamp: 0, body: buildAvcSequenceHeaderTag(h264.avcC) },
+      {
+        type: 9,
+        timestamp: 0,
+        body: buildAvcNaluTag({ keyframe: true, nalus: [syntheticIdrSlice(h264, 0)] }),
+      },
+      {
+        type: 9,
+        timestamp: 33,
+        body: buildAvcNaluTag({ keyframe: false, nalus: [syntheticPSlice(h264, 1)] }),
+      },
+    ]);
+    expect(source.headers).toHaveLength(1);
+    expect(source.summary).toMatchObject({ videoFrames: 2, keyframes: 1, lastTimestampMs: 33 });
+    expect(source.loopDurationMs).toBe(66);
+  });
+});

@@ -30,6 +30,11 @@ export interface DashTestClientOptions {
   readonly pollIntervalMs?: number;
   /** Segment records kept (default 2000). */
   readonly maxRecords?: number;
+  /**
+   * Keep following after the MPD turns `static` (default false). LVQR makes it `dynamic` again,
+   * with a new Period, when the broadcast is republished; with this the client sees that.
+   */
+  readonly followAfterStatic?: boolean;
 }
 
 /** A segment the client has seen. */
@@ -55,6 +60,8 @@ export interface DashClientStats {
   bytesFetched: number;
   /** Distinct Periods seen (a republish adds one). */
   periods: number;
+  /** Times the MPD turned `static` (the broadcast ended). */
+  statics: number;
 }
 
 function withToken(url: string, token: string | undefined): string {
@@ -75,6 +82,7 @@ export class DashTestClient implements AsyncDisposable {
     initsFetched: 0,
     bytesFetched: 0,
     periods: 0,
+    statics: 0,
   };
   /** Problems met while following, newest last (at most 100). */
   readonly errors: Error[] = [];
@@ -85,6 +93,7 @@ export class DashTestClient implements AsyncDisposable {
   readonly #periods = new Set<string>();
   readonly #inits = new Set<string>();
   #static = false;
+  #staticMpd: Mpd | undefined;
   readonly #done: Promise<void>;
 
   private constructor(url: string, first: Mpd, options: DashTestClientOptions) {
@@ -133,7 +142,7 @@ export class DashTestClient implements AsyncDisposable {
     return this.#mpd;
   }
 
-  /** True once the MPD turned `static` (the broadcast ended). */
+  /** True while the newest MPD is `static` (the broadcast ended). */
   get isStatic(): boolean {
     return this.#static;
   }
@@ -164,14 +173,9 @@ export class DashTestClient implements AsyncDisposable {
     );
   }
 
-  /** Waits for the MPD to turn `static`. */
+  /** Waits until a `static` MPD has been seen, and returns it. */
   waitForStatic(options: { timeoutMs?: number } = {}): Promise<Mpd> {
-    return this.#waitFor(
-      () => (this.#static ? this.#mpd : undefined),
-      "a static MPD",
-      options.timeoutMs,
-      true,
-    );
+    return this.#waitFor(() => this.#staticMpd, "a static MPD", options.timeoutMs, true);
   }
 
   /** Fetches the newest Period's init segment for `contentType` (default video) and checks it starts with `ftyp`. */
@@ -223,8 +227,9 @@ export class DashTestClient implements AsyncDisposable {
         if (result !== undefined) return result;
         if (this.#abort.signal.aborted)
           throw new TestUtilsError("TEST_UTILS_CLOSED", "the DASH client was closed");
-        if (this.#static && !allowStatic)
+        if (this.#static && !allowStatic && !this.#options.followAfterStatic) {
           throw new TestUtilsError("TEST_UTILS_CLOSED", "the MPD turned static");
+        }
         return undefined;
       },
       {
@@ -273,7 +278,7 @@ export class DashTestClient implements AsyncDisposable {
   async #follow(first: Mpd): Promise<void> {
     try {
       await this.#apply(first);
-      while (!this.#abort.signal.aborted && !this.#static) {
+      while (!this.#abort.signal.aborted && (!this.#static || this.#options.followAfterStatic)) {
         const update = this.#options.pollIntervalMs ?? (this.#mpd.minimumUpdatePeriodS ?? 1) * 1000;
         await this.#pause(Math.min(2000, Math.max(100, update)));
         if (this.#abort.signal.aborted) break;
@@ -352,7 +357,11 @@ export class DashTestClient implements AsyncDisposable {
         }
       }
     }
-    if (mpd.type === "static") this.#static = true;
+    if (mpd.type === "static" && !this.#static) {
+      this.stats.statics++;
+      this.#staticMpd = mpd;
+    }
+    this.#static = mpd.type === "static";
   }
 
   async #fetchInit(url: string): Promise<void> {

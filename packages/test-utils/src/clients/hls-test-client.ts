@@ -43,6 +43,12 @@ export interface HlsTestClientOptions {
   readonly requestTimeoutMs?: number;
   /** Segment and part records kept (default 1000 each). */
   readonly maxRecords?: number;
+  /**
+   * Keep following after `#EXT-X-ENDLIST` (default false: stop, as a player does). LVQR makes an
+   * ended playlist live again when the broadcast is republished; with this the client sees that
+   * (polling every half target duration while the playlist is ended).
+   */
+  readonly followAfterEndList?: boolean;
 }
 
 /** A segment the client has seen. */
@@ -91,6 +97,8 @@ export interface HlsClientStats {
   maxSegmentDurationS: number;
   /** Non-200 playlist answers (held requests that timed out with 503, for example). */
   retries: number;
+  /** Times the playlist turned ended (`#EXT-X-ENDLIST` appeared). */
+  endLists: number;
 }
 
 function withQuery(url: string, params: Readonly<Record<string, string | undefined>>): string {
@@ -125,6 +133,7 @@ export class HlsTestClient implements AsyncDisposable {
     discontinuities: 0,
     maxSegmentDurationS: 0,
     retries: 0,
+    endLists: 0,
   };
   /** Problems met while following (bad bytes, failed fetches), newest last (at most 100). */
   readonly errors: Error[] = [];
@@ -134,6 +143,7 @@ export class HlsTestClient implements AsyncDisposable {
   #lastPart: [msn: number, index: number] = [-1, -1];
   #lastMsn: number;
   #endList = false;
+  #endedPlaylist: MediaPlaylist | undefined;
   readonly #done: Promise<void>;
 
   private constructor(
@@ -228,7 +238,7 @@ export class HlsTestClient implements AsyncDisposable {
     return this.#playlist;
   }
 
-  /** True once the playlist carried `#EXT-X-ENDLIST`. */
+  /** True while the newest playlist carries `#EXT-X-ENDLIST`. */
   get endList(): boolean {
     return this.#endList;
   }
@@ -260,13 +270,9 @@ export class HlsTestClient implements AsyncDisposable {
     );
   }
 
-  /** Waits for `#EXT-X-ENDLIST`. */
+  /** Waits until a playlist with `#EXT-X-ENDLIST` has been seen, and returns it. */
   waitForEndList(options: { timeoutMs?: number } = {}): Promise<MediaPlaylist> {
-    return this.#waitFor(
-      () => (this.#endList ? this.#playlist : undefined),
-      "#EXT-X-ENDLIST",
-      options.timeoutMs,
-    );
+    return this.#waitFor(() => this.#endedPlaylist, "#EXT-X-ENDLIST", options.timeoutMs);
   }
 
   /** Fetches the init segment named by `#EXT-X-MAP` and checks it starts with `ftyp`. */
@@ -308,8 +314,9 @@ export class HlsTestClient implements AsyncDisposable {
         if (result !== undefined) return result;
         if (this.#abort.signal.aborted)
           throw new TestUtilsError("TEST_UTILS_CLOSED", "the HLS client was closed");
-        if (this.#endList)
+        if (this.#endList && !this.#options.followAfterEndList) {
           throw new TestUtilsError("TEST_UTILS_CLOSED", "the playlist ended (EXT-X-ENDLIST)");
+        }
         return undefined;
       },
       {
@@ -359,14 +366,26 @@ export class HlsTestClient implements AsyncDisposable {
   async #follow(first: MediaPlaylist): Promise<void> {
     try {
       await this.#apply(first);
-      while (!this.#abort.signal.aborted && !this.#endList) {
+      // After an answer other than 200 or 503 (400: asked too far ahead; 404: a part that will
+      // never exist), the next reload is a plain one, to resynchronise with the playlist.
+      let plain = false;
+      while (!this.#abort.signal.aborted && (!this.#endList || this.#options.followAfterEndList)) {
         const playlist = this.#playlist;
-        const blocking = (this.#options.blockingReload ?? true) && playlist.serverControl.canBlockReload;
+        const blocking =
+          !plain &&
+          !playlist.endList &&
+          (this.#options.blockingReload ?? true) &&
+          playlist.serverControl.canBlockReload;
+        plain = false;
         const next = blocking
           ? { _HLS_msn: String(playlist.nextMsn), _HLS_part: String(playlist.trailingParts.length) }
           : {};
-        if (!blocking)
-          await this.#pause(Math.max(100, (playlist.partTargetS ?? playlist.targetDurationS / 2) * 1000));
+        if (!blocking) {
+          const intervalS = playlist.endList
+            ? playlist.targetDurationS / 2
+            : (playlist.partTargetS ?? playlist.targetDurationS / 2);
+          await this.#pause(Math.max(100, intervalS * 1000));
+        }
         if (this.#abort.signal.aborted) break;
         let response: HttpResponse;
         try {
@@ -384,9 +403,10 @@ export class HlsTestClient implements AsyncDisposable {
           continue;
         }
         if (response.status !== 200) {
-          // 503: a held request timed out (or no media yet); 400: asked too far ahead. Reload plainly.
+          // 503: a held request timed out, or no media yet.
           this.stats.retries++;
           if (response.status !== 503) {
+            plain = true;
             this.#error(new TestUtilsError("TEST_UTILS_HTTP", `playlist reload answered ${response.status}`));
           }
           await this.#pause(Number(response.headers.get("retry-after") ?? 0) * 1000 || 100);
@@ -471,7 +491,11 @@ export class HlsTestClient implements AsyncDisposable {
     if (this.#options.fetchSegments ?? true) {
       for (const record of newRecords) await this.#fetchInto(record, "segment");
     }
-    if (playlist.endList) this.#endList = true;
+    if (playlist.endList && !this.#endList) {
+      this.stats.endLists++;
+      this.#endedPlaylist = playlist;
+    }
+    this.#endList = playlist.endList;
   }
 
   async #fetchInto(record: HlsSegmentRecord | HlsPartRecord, kind: "segment" | "part"): Promise<void> {
