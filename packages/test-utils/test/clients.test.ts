@@ -75,6 +75,19 @@ describe("test clients against a live TestServer publishing the fixture", () => 
     const init = await hls.fetchInit();
     expect(String.fromCharCode(...init.subarray(4, 8))).toBe("ftyp");
     expect(hls.errors).toEqual([]);
+    // LL-HLS rules the server must keep: no part longer than PART-TARGET, and a segment lasts as
+    // long as its parts together.
+    const partTarget = hls.playlist.partTargetS!;
+    for (const part of hls.parts) expect(part.durationS).toBeLessThanOrEqual(partTarget + 0.001);
+    let checked = 0;
+    for (const segment of segments) {
+      const parts = hls.parts.filter((p) => p.msn === segment.msn);
+      if (parts.length !== segment.partCount) continue; // parts listed before the client joined
+      const sum = parts.reduce((total, p) => total + p.durationS, 0);
+      expect(Math.abs(sum - segment.durationS)).toBeLessThan(0.01);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
   });
 
   it("HlsTestClient follows the audio rendition from the multivariant playlist", async () => {
