@@ -85,7 +85,7 @@ export interface RtmpPublishHandle extends AsyncDisposable {
   readonly counters: Readonly<PublishCounters>;
   /** Resolves (never rejects) when the publish has ended and its connection is closed. */
   readonly done: Promise<PublishOutcome>;
-  /** Resolves once every tag of the source (or `durationMs`) has been sent. */
+  /** Resolves once every tag of the source (or `durationMs`) has been sent, or the publish ended first. */
   readonly sent: Promise<void>;
   /**
    * Ends the publish: cleanly by default (FCUnpublish, deleteStream, then the socket closes), or
