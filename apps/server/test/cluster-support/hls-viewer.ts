@@ -16,14 +16,31 @@ export interface FfmpegPlayback {
 }
 
 /**
- * Plays `url` with ffmpeg for `seconds` of output (decoding, no output file) and reports the frames
- * it decoded. Rejects only when ffmpeg cannot be started.
+ * Plays `url` with ffmpeg until it has decoded `seconds` worth of video frames at 25 fps (decoding,
+ * no output file) and reports the frames it decoded. Counting frames, not output time, because
+ * with separate audio and video playlists the output clock can start seconds before the video.
+ * Rejects only when ffmpeg cannot be started.
  */
 export function playWithFfmpeg(url: string, seconds: number, timeoutMs = 30_000): Promise<FfmpegPlayback> {
   return new Promise((resolve, reject) => {
+    const frames = String(Math.round(seconds * 25));
     const child = spawn(
       "ffmpeg",
-      ["-hide_banner", "-nostdin", "-loglevel", "info", "-i", url, "-t", String(seconds), "-f", "null", "-"],
+      [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "info",
+        "-i",
+        url,
+        "-map",
+        "0:v:0",
+        "-frames:v",
+        frames,
+        "-f",
+        "null",
+        "-",
+      ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     let stderr = "";
@@ -39,8 +56,8 @@ export function playWithFfmpeg(url: string, seconds: number, timeoutMs = 30_000)
     child.once("exit", (code) => {
       clearTimeout(timer);
       const matches = [...stderr.matchAll(/frame=\s*(\d+)/g)];
-      const frames = matches.length ? Number(matches[matches.length - 1]![1]) : 0;
-      resolve({ code, frames, stderr });
+      const decoded = matches.length ? Number(matches[matches.length - 1]![1]) : 0;
+      resolve({ code, frames: decoded, stderr });
     });
   });
 }
