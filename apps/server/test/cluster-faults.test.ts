@@ -7,6 +7,7 @@
  * - SIGSTOP of the owner for longer than the lease, then SIGCONT: the owner's local deadline passed
  *   before B could claim; on resuming, its renew is refused (fenced), it disconnects its publisher
  *   and never owns or serves the broadcast again; every node agrees on B.
+ * - SIGTERM of the owner: it releases while draining, B's republish gets in at once, exit code 0.
  * - Two publishers of one name on two nodes at once: one owner, the other refused; no flapping
  *   while the loser keeps retrying (8 s by default, `LVQR_CLUSTER_SOAK_MS=30000` for the long run).
  * - Redis SIGKILLed for 8 s (`LVQR_CLUSTER_OUTAGE_MS=30000` for the long run) and restarted: no
@@ -254,6 +255,30 @@ describe("cluster faults with three server processes", () => {
     });
     expect(disconnectedAfterMs).toBeLessThan(1500);
   }, 90_000);
+
+  it("SIGTERM of the owner: it releases at once, a republish on B gets in right away, and A exits 0", async () => {
+    const [a, b] = (await cluster(["node-a", "node-b"])) as [ServerProcess, ServerProcess];
+    await publish(a.rtmpUrl("live/drain"));
+    const before = await waitUntil(() => ownerOn(b, "live/drain"), 5000, "the claim");
+    a.signal("SIGTERM");
+    const { publisher, refusals } = await FlvLoopPublisher.startWhenAccepted(b.rtmpUrl("live/drain"), {
+      intervalMs: 5,
+      timeoutMs: 10_000,
+    });
+    closers.push(() => publisher.stop());
+    const released = await a.waitForLog(
+      (line) => line.msg === "cluster claim released" && line["broadcast"] === "live/drain",
+      5000,
+      "A's release",
+    );
+    const acquired = b.lines("cluster claim acquired", (line) => line["broadcast"] === "live/drain")[0]!;
+    const handoverMs = acquired.at - released.at;
+    expect(Number(acquired["epoch"])).toBeGreaterThan(before.epoch);
+    expect((await a.exited).code).toBe(0);
+    report({ test: "sigterm", releaseToPeerClaimMs: Math.round(handoverMs), refusals: refusals.length });
+    // B's claim follows A's release within a pub/sub round trip plus one encoder retry.
+    expect(handoverMs).toBeLessThan(500);
+  }, 60_000);
 
   it(
     "two publishers of one name on two nodes at once: one owner, the other refused, no flapping",
