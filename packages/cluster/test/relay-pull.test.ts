@@ -26,6 +26,7 @@ import {
   RelayPull,
   type RelayPullOptions,
 } from "../src/index.ts";
+import { BlackholeProxy } from "./support/blackhole-proxy.ts";
 import { sleep } from "./support/harness.ts";
 import { recordingLogger } from "./support/recording-logger.ts";
 
@@ -42,11 +43,15 @@ interface TestNode {
   readonly claims: BroadcastClaims;
 }
 
-async function startNode(store: MemoryStore, id: string): Promise<TestNode> {
+async function startNode(
+  store: MemoryStore,
+  id: string,
+  advertise?: (moqPort: number) => Promise<string>,
+): Promise<TestNode> {
   const origin = new OriginProducer();
   const moq = await serveMoq({ port: 0, host: "127.0.0.1", origin });
   cleanups.push(() => moq.close());
-  const url = `http://127.0.0.1:${moq.address!.port}`;
+  const url = advertise ? await advertise(moq.address!.port) : `http://127.0.0.1:${moq.address!.port}`;
   const registry = new NodeRegistry({ store, nodeId: id, endpoints: { moq: url }, heartbeatMs: 200 });
   await registry.start();
   cleanups.push(() => registry.close());
@@ -304,6 +309,66 @@ describe("RelayPull", () => {
     await waitUntil(() => relay.status()[0]?.state === "pulling", 5000, "recovery");
     expectFramesFrom("A", await readGroups(reader!, 3));
   });
+
+  it("survives a partition between edge and owner: a stall, retries with backoff, and recovery after the heal", async () => {
+    const store = new MemoryStore();
+    let proxy: BlackholeProxy | undefined;
+    const a = await startNode(store, "node-a", async (port) => {
+      proxy = await BlackholeProxy.start(port);
+      cleanups.push(() => proxy!.close());
+      return `http://127.0.0.1:${proxy.port}`;
+    });
+    const b = await startNode(store, "node-b");
+    const logger = recordingLogger();
+    const { relay } = await startRelay(store, b, {
+      logger,
+      upstreamPingIntervalMs: 200,
+      upstreamConnectTimeoutMs: 500,
+      retryMaxMs: 1000,
+    });
+    await a.claims.claim("live/x");
+    publish(a.origin, "live/x", "A");
+    await waitUntil(() => relayedAt(b.origin, "live/x") !== undefined, 3000, "relay from A");
+    // A viewer that re-subscribes whenever the broadcast is re-announced, counting groups.
+    let latest: BroadcastConsumer | undefined;
+    let groups = 0;
+    const follow = setInterval(() => {
+      const now = relayedAt(b.origin, "live/x");
+      if (!now || now === latest) return;
+      latest = now;
+      const track = now.subscribeTrack("video");
+      void (async () => {
+        for (;;) {
+          const group = await track.nextGroup().catch(() => undefined);
+          if (!group) return;
+          groups += 1;
+        }
+      })();
+    }, 5);
+    cleanups.push(() => clearInterval(follow));
+    await waitUntil(() => groups >= 3, 5000, "playback through the proxy");
+
+    proxy!.blackhole(true);
+    await waitUntil(
+      () => logger.lines.filter((line) => line.message === "relay pull failed; retrying").length >= 3,
+      10_000,
+      "failures and retries during the partition",
+    );
+    const stalledAt = groups;
+    await sleep(300);
+    expect(groups - stalledAt).toBeLessThanOrEqual(1); // a stall, not a crash
+    expect(relayedAt(b.origin, "live/x")).toBeDefined();
+    expect(relay.status()[0]?.state).toBe("failed");
+
+    proxy!.blackhole(false);
+    const healedAt = performance.now();
+    await waitUntil(() => groups >= stalledAt + 3, 10_000, "playback after the heal");
+    expect(performance.now() - healedAt).toBeLessThan(5000);
+    const delays = logger.lines
+      .filter((line) => line.message === "relay pull failed; retrying")
+      .map((line) => (line.fields as { retryInMs: number }).retryInMs);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(1000);
+  }, 30_000);
 
   it("keeps a relayed broadcast through a short owner gap, ends it after, and lets local media win", async () => {
     const store = new MemoryStore();

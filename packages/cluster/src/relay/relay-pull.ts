@@ -56,6 +56,10 @@ export interface RelayPullOptions {
   readonly retryMaxMs?: number;
   /** How long an upstream session stays open with no track read, ms. Default 3000. */
   readonly upstreamIdleMs?: number;
+  /** Connect and SETUP timeout of an upstream session, ms. Default 5000. */
+  readonly upstreamConnectTimeoutMs?: number;
+  /** WebSocket ping interval of an upstream session (a missed pong fails it), ms. Default 5000. */
+  readonly upstreamPingIntervalMs?: number;
   /** How long an owner may take to announce the broadcast on a new session, ms. Default 5000. */
   readonly announceTimeoutMs?: number;
   /** How long a relayed broadcast stays announced after its owner disappeared, ms. Default 5000. */
@@ -365,6 +369,12 @@ export class RelayPull {
       ...(token ? { token: () => token(target.node, entry.path) } : {}),
       ...(options.connect ? { connect: options.connect } : {}),
       ...(options.upstreamIdleMs === undefined ? {} : { idleMs: options.upstreamIdleMs }),
+      ...(options.upstreamConnectTimeoutMs === undefined
+        ? {}
+        : { connectTimeoutMs: options.upstreamConnectTimeoutMs }),
+      ...(options.upstreamPingIntervalMs === undefined
+        ? {}
+        : { pingIntervalMs: options.upstreamPingIntervalMs }),
       ...(options.announceTimeoutMs === undefined ? {} : { announceTimeoutMs: options.announceTimeoutMs }),
       onFailure: (error) => {
         if (pull) this.#onPullFailed(entry, pull, error);
