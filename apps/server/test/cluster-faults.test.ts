@@ -197,6 +197,16 @@ describe("cluster faults with three server processes", () => {
     const before = (await ownerOn(c, "live/pause"))!;
     expect(before.owner).toBe("node-a");
 
+    // Watch A's record in the store (Redis clock): its last expires_at_ms tells when its last renew ran.
+    let lastRowOfA = before;
+    let watching = true;
+    const storeWatch = (async () => {
+      while (watching) {
+        const row = await ownerOn(c, "live/pause").catch(() => undefined);
+        if (row?.owner === "node-a") lastRowOfA = row;
+        await sleep(50);
+      }
+    })();
     const stoppedAt = performance.now();
     a.signal("SIGSTOP");
     const { publisher: publisherB } = await FlvLoopPublisher.startWhenAccepted(b.rtmpUrl("live/pause"), {
@@ -204,10 +214,20 @@ describe("cluster faults with three server processes", () => {
       timeoutMs: 15_000,
     });
     closers.push(() => publisherB.stop());
-    const claimedByB = b.lines("cluster claim acquired", (line) => line["broadcast"] === "live/pause")[0]!;
+    watching = false;
+    await storeWatch;
+    const claimedByB = await b.waitForLog(
+      (line) => line.msg === "cluster claim acquired" && line["broadcast"] === "live/pause",
+      5000,
+      "B's claim",
+    );
     const epochB = Number(claimedByB["epoch"]);
-    // A's last renew was sent before the stop, so its local deadline had passed before B's claim.
-    expect(claimedByB.at - stoppedAt).toBeGreaterThan(LEASE_MS - MARGIN_MS);
+    // On the Redis clock: A's last renew ran at expires_at - lease, and A acts as owner until at most
+    // (that renew's send time) + lease - margin, so its deadline is at most expires_at - margin. B's
+    // epoch is the Redis time of B's claim. B must have claimed after A's deadline: no overlap.
+    const deadlineOfA = lastRowOfA.expires_at_ms - MARGIN_MS;
+    const gapMs = epochB - deadlineOfA;
+    expect(gapMs).toBeGreaterThan(0);
     await sleep(Math.max(0, stoppedAt + LEASE_MS + 1000 - performance.now()));
 
     const resumedAt = performance.now();
@@ -225,6 +245,11 @@ describe("cluster faults with three server processes", () => {
     // A never acted as owner after resuming: its next renew was refused, not accepted.
     const resumedLines = a.logs.filter((line: LogLine) => line.at >= resumedAt);
     expect(resumedLines.some((line) => line.msg === "cluster claim acquired")).toBe(false);
+    await a.waitForLog(
+      (line) => line.msg === "publisher disconnected: the cluster claim was lost",
+      5000,
+      "A to disconnect its publisher",
+    );
     expect(a.lines("publisher disconnected: the cluster claim was lost")).toHaveLength(1);
 
     // No split brain: for two seconds every node names B with B's epoch.
@@ -250,6 +275,7 @@ describe("cluster faults with three server processes", () => {
     );
     report({
       test: "sigstop",
+      deadlineToPeerClaimGapMs: gapMs,
       claimedByBAfterStopMs: Math.round(claimedByB.at - stoppedAt),
       oldOwnerDisconnectedAfterResumeMs: Math.round(disconnectedAfterMs),
     });
@@ -271,7 +297,11 @@ describe("cluster faults with three server processes", () => {
       5000,
       "A's release",
     );
-    const acquired = b.lines("cluster claim acquired", (line) => line["broadcast"] === "live/drain")[0]!;
+    const acquired = await b.waitForLog(
+      (line) => line.msg === "cluster claim acquired" && line["broadcast"] === "live/drain",
+      5000,
+      "B's claim",
+    );
     const handoverMs = acquired.at - released.at;
     expect(Number(acquired["epoch"])).toBeGreaterThan(before.epoch);
     expect((await a.exited).code).toBe(0);
