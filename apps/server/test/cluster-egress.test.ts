@@ -208,6 +208,9 @@ describe("three nodes with relay-pull (the default) and JWT auth", () => {
         a.lines("cluster claim re-acquired with a new epoch", (line) => line["broadcast"] === "live/relay"),
       );
     expect(acquired.map((line) => line["epoch"])).toContain(view(rows[0]!)[0]!.epoch);
+    // Relayed broadcasts are never claimed by the nodes relaying them.
+    expect(b.lines("cluster claim acquired")).toEqual([]);
+    expect(c.lines("cluster claim acquired")).toEqual([]);
   });
 
   it("/api/v1/cluster/nodes lists every node with its bound endpoints and measured egress", async () => {
