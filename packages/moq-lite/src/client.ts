@@ -1,7 +1,9 @@
 /**
  * A moq-lite client over WebSocket (QMux `qmux-00` by default, the legacy `webtransport`
- * framing on request). It publishes broadcasts from a local origin and imports the server's
- * announced broadcasts into a remote origin, subscribing upstream only while something reads.
+ * framing on request) or WebTransport (HTTP/2 through `@fails-components/webtransport`, or
+ * HTTP/3 when its quiche addon is installed). It publishes broadcasts from a local origin and
+ * imports the server's announced broadcasts into a remote origin, subscribing upstream only
+ * while something reads.
  *
  * ```ts
  * const client = await connectMoq("http://localhost:4443/anon");
@@ -24,11 +26,32 @@ import { DEFAULT_FRAMINGS, offeredSubprotocols, parseSubprotocol } from "./qmux/
 import type { SessionLimits } from "./session/context.ts";
 import type { MoqLogger } from "./session/logger.ts";
 import { MoqSession, type SessionStats } from "./session/session.ts";
-import type { TransportCloseInfo } from "./transport.ts";
+import type { TransportCloseInfo, TransportSession } from "./transport.ts";
+import { loadWebTransportLibrary } from "./webtransport/loader.ts";
+import { WebTransportSession } from "./webtransport/session.ts";
 import type { Version } from "./wire/version.ts";
+import { AppProtocol } from "./wire/version.ts";
+
+/** The transport a {@link MoqClient} runs on. */
+export type MoqClientTransport = "websocket" | "webtransport-h2" | "webtransport-h3";
 
 /** Options of {@link connectMoq}. */
 export interface ConnectMoqOptions {
+  /**
+   * "websocket" (default) or "webtransport". WebTransport uses HTTP/3 when the quiche addon is
+   * installed (falling back to HTTP/2) and HTTP/2 otherwise; `webTransportHttp2Only` forces HTTP/2.
+   */
+  readonly transport?: "websocket" | "webtransport";
+  /** With `transport: "webtransport"`: never try HTTP/3. */
+  readonly webTransportHttp2Only?: boolean;
+  /**
+   * With `transport: "webtransport"`: hex SHA-256 of the server's certificate to trust (as
+   * `serverCertificateHashes`; ECDSA, ≤ 14 days). For an `http:` URL it is fetched from
+   * `/certificate.sha256` when omitted, as the official clients do in development.
+   */
+  readonly serverCertificateSha256?: string;
+  /** WT-Protocols to offer over WebTransport. Default moq-lite-04, moq-lite-03, moql. */
+  readonly webTransportProtocols?: readonly string[];
   /** Framings to offer, best first. Default qmux-00 then webtransport; pass `["webtransport"]` for legacy. */
   readonly framings?: readonly Framing[];
   /** Application protocols to offer as `<framing>.<app>` (e.g. "moq-lite-04"); default none (SETUP picks lite-02). */
@@ -60,15 +83,24 @@ export class MoqClient {
   readonly local: OriginProducer;
   /** Broadcasts the server announced (relative to the URL path), subscribed on demand. */
   readonly remote: OriginConsumer;
-  /** The WebSocket framing in use. */
-  readonly framing: Framing;
+  /** The WebSocket framing in use (undefined over WebTransport). */
+  readonly framing: Framing | undefined;
+  /** The transport in use. */
+  readonly transport: MoqClientTransport;
 
   /** @internal Use {@link connectMoq}. */
-  constructor(session: MoqSession, local: OriginProducer, remote: OriginConsumer, framing: Framing) {
+  constructor(
+    session: MoqSession,
+    local: OriginProducer,
+    remote: OriginConsumer,
+    framing: Framing | undefined,
+    transport: MoqClientTransport = "websocket",
+  ) {
     this.session = session;
     this.local = local;
     this.remote = remote;
     this.framing = framing;
+    this.transport = transport;
   }
 
   /** The negotiated moq-lite version. */
@@ -199,17 +231,115 @@ async function openTransport(
   }
 }
 
+/** GET `/certificate.sha256` over plain HTTP (the development flow of the official clients). */
+async function fetchCertificateSha256(url: URL, timeoutMs: number): Promise<string> {
+  const target = new URL("/certificate.sha256", url);
+  target.protocol = "http:";
+  let response: Response;
+  try {
+    response = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    throw new MoqError("MOQ_TRANSPORT", `cannot fetch ${target}: ${(err as Error).message}`);
+  }
+  const body = (await response.text()).trim().replace(/^0x/i, "");
+  if (!response.ok || !/^([0-9a-fA-F]{2}){32}$/.test(body)) {
+    throw new MoqError(
+      "MOQ_TRANSPORT",
+      `${target} answered HTTP ${response.status} without a SHA-256 fingerprint`,
+    );
+  }
+  return body.toLowerCase();
+}
+
+/** Opens a WebTransport session (fails-components) and wraps it in a transport session. */
+async function openWebTransport(
+  url: string | URL,
+  options: ConnectMoqOptions,
+): Promise<{ transport: WebTransportSession; kind: MoqClientTransport }> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const parsed = new URL(url);
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new RangeError(`unsupported URL scheme ${parsed.protocol} for WebTransport (use http or https)`);
+  }
+  let hash = options.serverCertificateSha256?.replace(/[\s:]/g, "").toLowerCase();
+  if (hash === undefined && parsed.protocol === "http:")
+    hash = await fetchCertificateSha256(parsed, timeoutMs);
+  const target = new URL(parsed);
+  target.protocol = "https:";
+  const library = await loadWebTransportLibrary();
+  const http2Only = options.webTransportHttp2Only === true || !library.http3;
+  const wt = new library.module.WebTransport(target.toString(), {
+    forceReliable: http2Only,
+    protocols: [
+      ...(options.webTransportProtocols ?? [AppProtocol.Lite04, AppProtocol.Lite03, AppProtocol.Moql]),
+    ],
+    ...(hash ? { serverCertificateHashes: [{ algorithm: "sha-256", value: Buffer.from(hash, "hex") }] } : {}),
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      wt.ready,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new MoqError("MOQ_TIMEOUT", `WebTransport session not ready within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } catch (err) {
+    try {
+      wt.close();
+    } catch {
+      // Never opened.
+    }
+    wt.closed.catch(() => {});
+    if (err instanceof MoqError) throw err;
+    const info = await Promise.race([
+      wt.closed.then(
+        (value) => value,
+        (closeErr: unknown) => closeErr,
+      ),
+      new Promise((resolve) => setTimeout(resolve, 0)),
+    ]);
+    const status =
+      (info as { closeCode?: number } | undefined)?.closeCode ?? (err as { code?: number } | undefined)?.code;
+    throw new MoqError(
+      status === 401 || status === 403 ? "MOQ_UNAUTHORIZED" : "MOQ_TRANSPORT",
+      `WebTransport connection to ${target.host} failed: ${(err as Error)?.message ?? String(err)}${status ? ` (HTTP ${status})` : ""}`,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  const protocol = (wt.protocol ?? "").replace(/^"(.*)"$/, "$1");
+  // fails-components reports no HTTP version; HTTP/3 is only ever attempted when not forced to HTTP/2.
+  const kind: MoqClientTransport = http2Only ? "webtransport-h2" : "webtransport-h3";
+  return { transport: new WebTransportSession(wt, { role: "client", protocol, kind }), kind };
+}
+
 /**
- * Connects to a moq-lite server at `url` (`http:`/`https:` map to `ws:`/`wss:`; the path is the
- * session root; `?token=` carries credentials) and completes SETUP.
+ * Connects to a moq-lite server at `url` (the path is the session root; `?token=` carries
+ * credentials) and completes SETUP when the protocol needs it. Over WebSocket, `http:`/`https:`
+ * map to `ws:`/`wss:`; over WebTransport, `http:` means the development flow (fetch
+ * `/certificate.sha256`, then connect over TLS trusting that certificate).
  */
 export async function connectMoq(url: string | URL, options: ConnectMoqOptions = {}): Promise<MoqClient> {
-  const framings = options.framings ?? DEFAULT_FRAMINGS;
-  const transport = await openTransport(
-    webSocketUrl(url),
-    offeredSubprotocols(framings, options.appProtocols),
-    options,
-  );
+  let transport: TransportSession;
+  let framing: Framing | undefined;
+  let kind: MoqClientTransport = "websocket";
+  if (options.transport === "webtransport") {
+    const opened = await openWebTransport(url, options);
+    transport = opened.transport;
+    kind = opened.kind;
+  } else {
+    const framings = options.framings ?? DEFAULT_FRAMINGS;
+    const qmux = await openTransport(
+      webSocketUrl(url),
+      offeredSubprotocols(framings, options.appProtocols),
+      options,
+    );
+    transport = qmux;
+    framing = qmux.framing;
+  }
   const local = options.origin ?? new OriginProducer();
   const remote = new OriginProducer();
   try {
@@ -225,7 +355,7 @@ export async function connectMoq(url: string | URL, options: ConnectMoqOptions =
       logFields: { url: String(url) },
       onGoaway: options.onGoaway,
     });
-    return new MoqClient(session, local, remote.consume(), transport.framing);
+    return new MoqClient(session, local, remote.consume(), framing, kind);
   } catch (err) {
     throw toMoqError(err);
   }

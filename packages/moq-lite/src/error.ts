@@ -158,3 +158,30 @@ export function toMoqError(err: unknown): MoqError {
   const message = err instanceof Error ? err.message : String(err);
   return new MoqError("MOQ_TRANSPORT", message, { cause: err });
 }
+
+/** HTTP statuses an authorizer may answer a refused connection with. */
+export type AuthorizationStatus = 400 | 401 | 403;
+
+/**
+ * Thrown by an authorizer to refuse a connection with a specific HTTP status before the
+ * WebSocket upgrade or WebTransport CONNECT: 400 (malformed credentials), 401 (missing or
+ * expired), 403 (valid but not allowed). Any other error refuses with 401.
+ */
+export class MoqAuthorizationError extends MoqError {
+  readonly status: AuthorizationStatus;
+
+  constructor(status: AuthorizationStatus, reason: string) {
+    if (status !== 400 && status !== 401 && status !== 403) {
+      throw new RangeError(`authorization status ${status} is invalid (400, 401 or 403)`);
+    }
+    super("MOQ_UNAUTHORIZED", reason);
+    this.name = "MoqAuthorizationError";
+    this.status = status;
+  }
+}
+
+/** The HTTP status for an authorizer's error: its `status` when 400/401/403, else 401. */
+export function authorizationStatus(err: unknown): AuthorizationStatus {
+  const status = (err as { status?: unknown } | undefined)?.status;
+  return status === 400 || status === 403 || status === 401 ? status : 401;
+}

@@ -1,9 +1,17 @@
 /**
- * A moq-lite relay endpoint over WebSocket: it accepts the HTTP/1.1 upgrade on any path of an
- * HTTP(S) server, negotiates the QMux or legacy framing, authorizes the connection, and runs a
- * {@link MoqSession} whose root is the URL path, serving and importing through one shared
- * {@link OriginProducer}. The same HTTP server answers `GET /certificate.sha256` for clients in
- * development mode.
+ * A moq-lite relay endpoint. {@link MoqServer} authorizes connections and runs a
+ * {@link MoqSession} per connection, whose root is the URL path, serving and importing through
+ * one shared {@link OriginProducer}. It accepts:
+ *
+ * - WebSocket (QMux `qmux-00` or the legacy `webtransport` framing): HTTP/1.1 upgrades on any
+ *   path, and RFC 8441 extended CONNECT over HTTP/2;
+ * - WebTransport over HTTP/2 on the same TLS port, and over HTTP/3 on the UDP port with the same
+ *   number when the optional quiche addon is installed (see `webtransport/listener.ts`).
+ *
+ * {@link serveMoq} starts all of it on one port. Without `tls` it generates a development
+ * certificate (ECDSA P-256, ≤ 14 days, rotated before it expires) and serves plain HTTP/WS and
+ * TLS on the same TCP port, told apart by the first byte; `GET /certificate.sha256` answers the
+ * fingerprint of the certificate WebTransport uses, as the official clients expect.
  *
  * ```ts
  * const origin = new OriginProducer();
@@ -13,11 +21,18 @@
  * ```
  */
 import http, { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import type {
+  Http2SecureServer,
+  Http2ServerRequest,
+  Http2ServerResponse,
+  IncomingHttpHeaders,
+  ServerHttp2Stream,
+} from "node:http2";
 import https from "node:https";
-import type { AddressInfo, Socket } from "node:net";
+import net, { type AddressInfo, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { type WebSocket, WebSocketServer } from "ws";
-import { MoqError, toMoqError } from "./error.ts";
+import WebSocket, { WebSocketServer } from "ws";
+import { authorizationStatus, MoqError, toMoqError, WireErrorCode } from "./error.ts";
 import type { FrameMeta } from "./model/frame.ts";
 import type { OriginProducer } from "./model/origin.ts";
 import { joinPath, normalizePath } from "./path.ts";
@@ -27,13 +42,39 @@ import { DEFAULT_FRAMINGS, type SubprotocolSelection, selectSubprotocol } from "
 import type { SessionLimits } from "./session/context.ts";
 import { type MoqLogger, silentLogger } from "./session/logger.ts";
 import { MoqSession } from "./session/session.ts";
-import { versionName } from "./wire/version.ts";
+import type { TransportSession } from "./transport.ts";
+import {
+  certificateSha256,
+  type DevCertificate,
+  type DevCertificateOptions,
+  generateDevCertificate,
+} from "./webtransport/certificate.ts";
+import {
+  type WebTransportDecision,
+  type WebTransportKind,
+  WebTransportListener,
+  type WebTransportRequest,
+} from "./webtransport/listener.ts";
+import { type FailsServerSession, loadWebTransportLibrary } from "./webtransport/loader.ts";
+import { WebTransportSession } from "./webtransport/session.ts";
+import { AppProtocol, versionName } from "./wire/version.ts";
 
-/** What a connection may do, as path prefixes relative to its root. `undefined` = everything, `[]` = nothing. */
+/**
+ * What a connection may do, as path prefixes relative to its root (`undefined` = everything,
+ * `[]` = nothing), and until when.
+ */
 export interface MoqPermissions {
   readonly read?: readonly string[];
   readonly publish?: readonly string[];
+  /**
+   * Unix ms at which the credentials expire: the session is closed with CONNECTION_CLOSE
+   * (Unauthorized, "authorization expired") within a second after it. Already past: 401.
+   */
+  readonly expiresAtMs?: number;
 }
+
+/** How a connection reached the relay. */
+export type MoqTransportKind = "websocket" | "websocket-h2" | WebTransportKind;
 
 /** The input of an {@link MoqAuthorizer}. */
 export interface AuthorizeRequest {
@@ -43,11 +84,14 @@ export interface AuthorizeRequest {
   readonly token: string | undefined;
   readonly url: URL;
   readonly remoteAddress: string | undefined;
+  /** The transport the connection arrived on. */
+  readonly transport: MoqTransportKind;
 }
 
 /**
  * Decides whether a connection may open and what it may read and publish. Throwing (or
- * rejecting) refuses the connection with HTTP 401 before the WebSocket upgrade.
+ * rejecting) refuses the connection before the upgrade / CONNECT with the error's `status` when
+ * it is 400, 401 or 403 (see {@link MoqAuthorizationError}), otherwise 401.
  */
 export type MoqAuthorizer = (
   request: AuthorizeRequest,
@@ -76,11 +120,14 @@ export interface MoqServerOptions {
   /** Framings the server selects, in order of preference (default qmux-00, then webtransport). */
   readonly framings?: readonly Framing[];
   /**
-   * Application protocols the server may select in `<framing>.<app>` form (e.g. "moq-lite-04").
-   * Default none: clients are given the bare framing and negotiate lite-02 by SETUP.
+   * Application protocols the server may select on WebSocket in `<framing>.<app>` form (e.g.
+   * "moq-lite-04"). Default none: clients are given the bare framing and negotiate lite-02 by SETUP.
    */
   readonly appProtocols?: readonly string[];
-  /** SHA-256 of the TLS certificate (hex, colons allowed) served at `/certificate.sha256`. */
+  /**
+   * SHA-256 of the TLS certificate (hex, colons allowed) served at `/certificate.sha256`.
+   * {@link serveMoq} sets it from the certificate WebTransport actually uses.
+   */
   readonly certificateSha256?: string;
   /** WebSocket ping interval; a connection missing a pong for a whole interval is dropped. Default 15 s. */
   readonly pingIntervalMs?: number;
@@ -88,17 +135,41 @@ export interface MoqServerOptions {
   readonly maxWebSocketMessageBytes?: number;
   /** Called whenever a frame is handed to a subscriber's connection. */
   readonly onFrameSent?: (event: ServerFrameSentEvent) => void;
-  /** Concurrent WebSocket connections accepted; further upgrades get HTTP 503. Default 10 000. */
+  /** Concurrent connections (all transports); further ones get HTTP 503. Default 10 000. */
   readonly maxConnections?: number;
+  /**
+   * WT-Protocols selected for WebTransport, in order of preference, when the client offers them.
+   * Default `["moq-lite-04", "moq-lite-03"]`; otherwise "moql" or none, and SETUP picks lite-02.
+   */
+  readonly webTransportProtocols?: readonly string[];
+}
+
+/** WebTransport settings of {@link serveMoq}. */
+export interface WebTransportServeOptions {
+  /** WebTransport over HTTP/2 on the TCP port. Default true. */
+  readonly http2?: boolean;
+  /** WebTransport over HTTP/3 on the UDP port with the same number, if the quiche addon loads. Default true. */
+  readonly http3?: boolean;
 }
 
 /** Options of {@link serveMoq}. */
 export interface ServeMoqOptions extends MoqServerOptions {
   readonly port: number;
   readonly host?: string;
-  /** TLS options (key, cert, ...): the server speaks HTTPS/WSS when given. */
+  /**
+   * TLS options (PEM `key` and `cert`, ...): the TCP port then speaks only TLS (WSS, HTTPS and
+   * WebTransport over HTTP/2). Without it, a development certificate is generated and the port
+   * serves plain HTTP/WS and TLS side by side.
+   */
   readonly tls?: https.ServerOptions;
+  /** WebTransport endpoints; `false` disables them. Default: HTTP/2 and (when available) HTTP/3. */
+  readonly webTransport?: boolean | WebTransportServeOptions;
+  /** Names and validity of the generated development certificate (used when `tls` is absent). */
+  readonly devCertificate?: DevCertificateOptions;
 }
+
+/** A transport the relay is accepting connections on. */
+export type MoqListenerKind = "ws" | "wss" | "webtransport-h2" | "webtransport-h3";
 
 /** Counters for the admin API. */
 export interface MoqServerStats {
@@ -115,9 +186,24 @@ interface SessionEntry {
   readonly root: string;
 }
 
+/** What an accepted request carries into its session. */
+interface Admission {
+  readonly root: string;
+  readonly permissions: MoqPermissions | undefined;
+  readonly remoteAddress: string | undefined;
+  readonly transport: MoqTransportKind;
+}
+
+type AdmissionResult =
+  | { readonly ok: true; readonly admission: Admission }
+  | { readonly ok: false; readonly status: number; readonly message: string };
+
 const CERTIFICATE_PATH = "/certificate.sha256";
 const MAX_ROOT_BYTES = 255;
 const ROOT_CHARSET = /^[A-Za-z0-9._/-]*$/;
+const DEFAULT_WEBTRANSPORT_PROTOCOLS: readonly string[] = [AppProtocol.Lite04, AppProtocol.Lite03];
+/** setTimeout's largest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The session root for a URL path, or undefined when the path is invalid. */
 export function parseSessionRoot(pathname: string): string | undefined {
@@ -152,22 +238,41 @@ function rejectUpgrade(socket: Duplex, status: number, message: string): void {
   socket.once("finish", () => socket.destroy());
 }
 
-/** Accepts moq-lite WebSocket connections for one origin. Mount it with {@link attach} or use {@link serveMoq}. */
+function rejectStream(stream: ServerHttp2Stream, status: number, message: string): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond({ ":status": status, "content-type": "text/plain; charset=utf-8" });
+  stream.end(message);
+}
+
+/** The first PEM string of a `tls.cert`/`tls.key` option, or undefined. */
+function firstPem(value: unknown): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  if (typeof first === "string") return first;
+  if (Buffer.isBuffer(first)) return first.toString("utf8");
+  if (first && typeof first === "object" && "pem" in first) return firstPem((first as { pem: unknown }).pem);
+  return undefined;
+}
+
+/** Accepts moq-lite connections for one origin. Mount it with {@link attach} or use {@link serveMoq}. */
 export class MoqServer {
   readonly #options: MoqServerOptions;
   readonly #logger: MoqLogger;
-  readonly #fingerprint: string | undefined;
+  #fingerprint: string | undefined;
   readonly #wss: WebSocketServer;
   readonly #selections: WeakMap<IncomingMessage, SubprotocolSelection> = new WeakMap();
   readonly #sockets: Set<WebSocket> = new Set();
-  readonly #transports: Set<QmuxSession> = new Set();
+  readonly #transports: Set<TransportSession> = new Set();
   readonly #sessions: Map<MoqSession, SessionEntry> = new Map();
   #sessionsTotal = 0;
   #closedBytesIn = 0;
   #closedBytesOut = 0;
   #httpServer: http.Server | https.Server | undefined;
-  #ownsHttpServer = false;
   #closing: Promise<void> | undefined;
+  /** Resources serveMoq created, closed with the server. */
+  #owned: { close(): Promise<void> | void }[] = [];
+  #addressSource: net.Server | undefined;
+  #listeners: MoqListenerKind[] = [];
+  #http3Unavailable: string | undefined;
 
   /** A server for `options.origin`; it does not listen by itself. */
   constructor(options: MoqServerOptions) {
@@ -184,10 +289,25 @@ export class MoqServer {
     });
   }
 
-  /** The listening address of the HTTP server this server owns or is attached to. */
+  /** The listening address of the TCP server this server owns or is attached to. */
   get address(): AddressInfo | undefined {
-    const address = this.#httpServer?.address();
+    const address = (this.#addressSource ?? this.#httpServer)?.address();
     return address && typeof address === "object" ? address : undefined;
+  }
+
+  /** The transports being accepted (set by {@link serveMoq}; "ws" for a server mounted with {@link attach}). */
+  get transports(): readonly MoqListenerKind[] {
+    return this.#listeners;
+  }
+
+  /** Why WebTransport over HTTP/3 is not live, when it is not (e.g. the quiche addon is not installed). */
+  get http3Unavailable(): string | undefined {
+    return this.#http3Unavailable;
+  }
+
+  /** Hex SHA-256 of the certificate served at `/certificate.sha256` (the one WebTransport uses). */
+  get certificateSha256(): string | undefined {
+    return this.#fingerprint;
   }
 
   /** Live sessions. */
@@ -221,6 +341,7 @@ export class MoqServer {
   /** Routes WebSocket upgrades of `server` to this MoQ server (every path). */
   attach(server: http.Server | https.Server): void {
     this.#httpServer ??= server;
+    if (this.#listeners.length === 0) this.#listeners = [server instanceof https.Server ? "wss" : "ws"];
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.handleUpgrade(req, socket, head),
     );
@@ -230,7 +351,10 @@ export class MoqServer {
    * Answers `GET /certificate.sha256` (bare hex, CORS `*`; 404 when no fingerprint is
    * configured). Returns false for any other request, which the caller handles.
    */
-  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+  handleRequest(
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ): boolean {
     const path = (req.url ?? "/").split("?")[0];
     if (path !== CERTIFICATE_PATH) return false;
     const headers = {
@@ -238,15 +362,17 @@ export class MoqServer {
       "access-control-allow-origin": "*",
       "cache-control": "no-store",
     };
+    // Both response flavours (HTTP/1.1 and the HTTP/2 compatibility API) share this shape.
+    const out = res as ServerResponse;
     if (this.#fingerprint === undefined) {
-      res.writeHead(404, headers).end("no certificate fingerprint is configured");
+      out.writeHead(404, headers).end("no certificate fingerprint is configured");
     } else {
-      res.writeHead(200, headers).end(this.#fingerprint);
+      out.writeHead(200, headers).end(this.#fingerprint);
     }
     return true;
   }
 
-  /** Handles an HTTP upgrade request (from an `upgrade` event). */
+  /** Handles an HTTP/1.1 upgrade request (from an `upgrade` event). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     void this.#upgrade(req, socket, head).catch((err) => {
@@ -255,34 +381,88 @@ export class MoqServer {
     });
   }
 
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const remoteAddress = req.socket.remoteAddress;
-    if (this.#closing) return rejectUpgrade(socket, 503, "server is shutting down");
+  /**
+   * Handles an RFC 8441 WebSocket (HTTP/2 extended CONNECT with `:protocol websocket`), which
+   * browsers use on an HTTP/2 connection to a server that enabled extended CONNECT.
+   */
+  handleConnectWebSocket(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    void this.#connectWebSocket(stream, headers).catch((err) => {
+      this.#logger.error({ err: toMoqError(err).message }, "moq upgrade failed");
+      rejectStream(stream, 500, "internal error");
+    });
+  }
+
+  /** Capacity, path and credentials: the checks every transport makes before a session exists. */
+  async #admit(
+    target: string,
+    remoteAddress: string | undefined,
+    transport: MoqTransportKind,
+  ): Promise<AdmissionResult> {
+    if (this.#closing) return { ok: false, status: 503, message: "server is shutting down" };
     if (this.#transports.size >= (this.#options.maxConnections ?? 10_000)) {
       this.#logger.warn(
         { remoteAddress, connections: this.#transports.size },
         "moq connection refused: too many connections",
       );
-      return rejectUpgrade(socket, 503, "too many connections");
+      return { ok: false, status: 503, message: "too many connections" };
     }
-    if (req.headers.upgrade?.toLowerCase() !== "websocket")
-      return rejectUpgrade(socket, 400, "expected a WebSocket upgrade");
     // Validate the path as sent: URL parsing would silently resolve "..".
-    const rawPath = (req.url ?? "/").split("?")[0]!;
+    const rawPath = target.split("?")[0]!;
     const root = parseSessionRoot(rawPath);
     if (root === undefined) {
       this.#logger.info({ remoteAddress, path: rawPath }, "moq connection refused: invalid path");
-      return rejectUpgrade(socket, 400, `invalid session path ${JSON.stringify(rawPath)}`);
+      return { ok: false, status: 400, message: `invalid session path ${JSON.stringify(rawPath)}` };
     }
-    const url = new URL(req.url ?? "/", "http://localhost");
-    const offered = (req.headers["sec-websocket-protocol"] ?? "")
+    let url: URL;
+    try {
+      url = new URL(target, "http://localhost");
+    } catch {
+      return { ok: false, status: 400, message: "invalid request target" };
+    }
+    const token = url.searchParams.get("token") ?? url.searchParams.get("jwt") ?? undefined;
+    let permissions: MoqPermissions | undefined;
+    try {
+      permissions =
+        (await this.#options.authorize?.({ path: root, token, url, remoteAddress, transport })) ?? undefined;
+    } catch (err) {
+      const status = authorizationStatus(err);
+      const reason = toMoqError(err).message;
+      this.#logger.info(
+        { remoteAddress, path: root, status, err: reason },
+        "moq connection refused: unauthorized",
+      );
+      return {
+        ok: false,
+        status,
+        message: status === 400 ? `bad request: ${reason}` : status === 403 ? "forbidden" : "unauthorized",
+      };
+    }
+    if (permissions?.expiresAtMs !== undefined && permissions.expiresAtMs <= Date.now()) {
+      this.#logger.info(
+        { remoteAddress, path: root },
+        "moq connection refused: authorization already expired",
+      );
+      return { ok: false, status: 401, message: "unauthorized: credentials expired" };
+    }
+    if (this.#closing) return { ok: false, status: 503, message: "server is shutting down" };
+    return { ok: true, admission: { root, permissions, remoteAddress, transport } };
+  }
+
+  #selectSubprotocol(offeredHeader: string | string[] | undefined): SubprotocolSelection | undefined {
+    const offered = (Array.isArray(offeredHeader) ? offeredHeader.join(",") : (offeredHeader ?? ""))
       .split(",")
       .filter((value) => value.trim() !== "");
-    const selection = selectSubprotocol(
+    return selectSubprotocol(
       offered,
       this.#options.framings ?? DEFAULT_FRAMINGS,
       this.#options.appProtocols ?? [],
     );
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (req.headers.upgrade?.toLowerCase() !== "websocket")
+      return rejectUpgrade(socket, 400, "expected a WebSocket upgrade");
+    const selection = this.#selectSubprotocol(req.headers["sec-websocket-protocol"]);
     if (!selection) {
       return rejectUpgrade(
         socket,
@@ -290,51 +470,136 @@ export class MoqServer {
         "no supported WebSocket subprotocol offered (expected qmux-00 or webtransport)",
       );
     }
-    const token = url.searchParams.get("token") ?? url.searchParams.get("jwt") ?? undefined;
-    let permissions: MoqPermissions | undefined;
-    try {
-      permissions = (await this.#options.authorize?.({ path: root, token, url, remoteAddress })) ?? undefined;
-    } catch (err) {
-      this.#logger.info(
-        { remoteAddress, path: root, err: toMoqError(err).message },
-        "moq connection refused: unauthorized",
-      );
-      return rejectUpgrade(socket, 401, "unauthorized");
-    }
-    if (this.#closing) return rejectUpgrade(socket, 503, "server is shutting down");
+    const result = await this.#admit(req.url ?? "/", req.socket.remoteAddress, "websocket");
+    if (!result.ok) return rejectUpgrade(socket, result.status, result.message);
     if (socket.destroyed) return;
     this.#selections.set(req, selection);
-    this.#wss.handleUpgrade(req, socket, head, (ws) =>
-      this.#onSocket(ws, socket as Socket, selection, root, permissions, remoteAddress),
-    );
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      const raw = socket as Socket;
+      this.#startWebSocket(ws, typeof raw.cork === "function" ? raw : undefined, selection, result.admission);
+    });
   }
 
-  #onSocket(
+  async #connectWebSocket(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    stream.on("error", () => {});
+    const selection = this.#selectSubprotocol(headers["sec-websocket-protocol"]);
+    if (!selection) {
+      return rejectStream(
+        stream,
+        400,
+        "no supported WebSocket subprotocol offered (expected qmux-00 or webtransport)",
+      );
+    }
+    const result = await this.#admit(
+      String(headers[":path"] ?? "/"),
+      stream.session?.socket?.remoteAddress,
+      "websocket-h2",
+    );
+    if (!result.ok) return rejectStream(stream, result.status, result.message);
+    if (stream.destroyed) return;
+    stream.respond({ ":status": 200, "sec-websocket-protocol": selection.subprotocol });
+    // `ws` runs a server-side WebSocket over any duplex: the same two steps its own server takes
+    // after a handshake (constructor without an address, then setSocket).
+    const ws = new WebSocket(null as never, undefined, {
+      maxPayload: this.#options.maxWebSocketMessageBytes ?? 64 * 1024,
+    } as never);
+    const internals = ws as unknown as {
+      _protocol: string;
+      setSocket(
+        socket: Duplex,
+        head: Buffer,
+        options: { maxPayload: number; allowSynchronousEvents: boolean; skipUTF8Validation: boolean },
+      ): void;
+    };
+    internals._protocol = selection.subprotocol;
+    internals.setSocket(stream, Buffer.alloc(0), {
+      maxPayload: this.#options.maxWebSocketMessageBytes ?? 64 * 1024,
+      allowSynchronousEvents: true,
+      skipUTF8Validation: false,
+    });
+    this.#startWebSocket(ws, stream, selection, result.admission);
+  }
+
+  #startWebSocket(
     ws: WebSocket,
-    rawSocket: Socket,
+    corkable: { cork(): void; uncork(): void } | undefined,
     selection: SubprotocolSelection,
-    root: string,
-    permissions: MoqPermissions | undefined,
-    remoteAddress: string | undefined,
+    admission: Admission,
   ): void {
-    const options = this.#options;
     this.#sockets.add(ws);
     ws.once("close", () => this.#sockets.delete(ws));
     const transport = new QmuxSession(ws, {
       framing: selection.framing,
       role: "server",
       protocol: selection.protocol,
-      limits: options.transportLimits,
-      pingIntervalMs: options.pingIntervalMs ?? 15_000,
-      rawSocket: typeof rawSocket.cork === "function" ? rawSocket : undefined,
+      limits: this.#options.transportLimits,
+      pingIntervalMs: this.#options.pingIntervalMs ?? 15_000,
+      rawSocket: corkable,
     });
+    this.#startSession(transport, admission, { framing: selection.framing });
+  }
+
+  /** @internal Decides on a WebTransport session request (called by the WebTransport listener). */
+  async decideWebTransport(request: WebTransportRequest): Promise<WebTransportDecision> {
+    const result = await this.#admit(request.target, request.remoteAddress, request.kind);
+    if (!result.ok) return { status: result.status };
+    const preferred = this.#options.webTransportProtocols ?? DEFAULT_WEBTRANSPORT_PROTOCOLS;
+    const offered = new Set(request.offeredProtocols);
+    const protocol =
+      preferred.find((candidate) => offered.has(candidate)) ??
+      (offered.has(AppProtocol.Moql) ? AppProtocol.Moql : "");
+    if (offered.size > 0 && protocol === "") {
+      this.#logger.info(
+        { offered: [...offered] },
+        "moq WebTransport refused: no supported WT-Protocol offered",
+      );
+      return { status: 400 };
+    }
+    return { status: 200, protocol, context: { admission: result.admission, protocol } };
+  }
+
+  /** @internal Runs a session on an admitted WebTransport session (called by the WebTransport listener). */
+  acceptWebTransport(wt: FailsServerSession, kind: WebTransportKind, context: unknown): void {
+    const { admission, protocol } = context as { admission: Admission; protocol: string };
+    const transport = new WebTransportSession(wt, { role: "server", protocol, kind });
+    this.#startSession(transport, admission, { transport: kind });
+  }
+
+  #startSession(
+    transport: TransportSession & { readonly isClosed: boolean },
+    admission: Admission,
+    logExtra: Record<string, unknown>,
+  ): void {
+    const options = this.#options;
+    const { root, permissions, remoteAddress } = admission;
+    if (this.#closing) {
+      transport.close(0, "server shutting down");
+      return;
+    }
     this.#transports.add(transport);
+    let expiry: NodeJS.Timeout | undefined;
     void transport.closed.then(() => {
+      clearTimeout(expiry);
       this.#transports.delete(transport);
       const stats = transport.stats();
       this.#closedBytesIn += stats.bytesIn;
       this.#closedBytesOut += stats.bytesOut;
     });
+    if (permissions?.expiresAtMs !== undefined) {
+      const expiresAt = permissions.expiresAtMs;
+      const arm = () => {
+        const remaining = expiresAt - Date.now();
+        if (remaining > 0) {
+          expiry = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
+          expiry.unref();
+          return;
+        }
+        this.#logger.info({ remoteAddress, root }, "moq session closed: authorization expired");
+        const reason = `authorization expired at ${new Date(expiresAt).toISOString()}`;
+        transport.close(WireErrorCode.Unauthorized, reason, new MoqError("MOQ_UNAUTHORIZED", reason));
+      };
+      arm();
+    }
 
     let serve = options.origin.consume().withRoot(root);
     if (permissions?.read) serve = serve.restrict(permissions.read);
@@ -347,7 +612,7 @@ export class MoqServer {
       announceInterest: permissions?.publish ?? [""],
       limits: options.sessionLimits,
       logger: this.#logger,
-      logFields: { remoteAddress, root, framing: selection.framing },
+      logFields: { remoteAddress, root, ...logExtra },
       onFrameSent: onFrameSent
         ? (event) =>
             onFrameSent({
@@ -364,7 +629,7 @@ export class MoqServer {
         this.#sessionsTotal++;
         this.#sessions.set(session, { session, root });
         this.#logger.debug(
-          { remoteAddress, root, version: versionName(session.version) },
+          { remoteAddress, root, version: versionName(session.version), ...logExtra },
           "moq session opened",
         );
         void session.closed.then(() => this.#sessions.delete(session));
@@ -377,7 +642,7 @@ export class MoqServer {
 
   /**
    * Closes every session (CONNECTION_CLOSE), waits until their sockets are closed, and closes
-   * the HTTP server if {@link serveMoq} created it. Idempotent.
+   * the listeners {@link serveMoq} created. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -402,48 +667,246 @@ export class MoqServer {
       ),
     );
     this.#wss.close();
-    const server = this.#httpServer;
-    if (server && this.#ownsHttpServer) {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    }
+    for (const owned of this.#owned.reverse()) await owned.close();
   }
 
-  /** @internal Used by {@link serveMoq}: this server owns `server` and closes it. */
-  adopt(server: http.Server | https.Server): void {
-    this.#httpServer = server;
-    this.#ownsHttpServer = true;
+  /** @internal Used by {@link serveMoq}: listeners and resources this server owns and closes. */
+  adopt(
+    resources: { close(): Promise<void> | void }[],
+    front: net.Server,
+    listeners: MoqListenerKind[],
+    http3Unavailable: string | undefined,
+  ): void {
+    this.#owned.push(...resources);
+    this.#addressSource = front;
+    this.#listeners = listeners;
+    this.#http3Unavailable = http3Unavailable;
+  }
+
+  /** @internal Used by {@link serveMoq} when the development certificate is rotated. */
+  setCertificateSha256(fingerprint: string): void {
+    this.#fingerprint = normalizeFingerprint(fingerprint);
   }
 }
 
+/** Closes an HTTP(S)/HTTP2 server and every connection it holds. */
+function closeHttpServer(server: http.Server | https.Server | Http2SecureServer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    (server as http.Server).closeAllConnections?.();
+    // Servers that never listened (connections are handed to them) call back with an error.
+  });
+}
+
+/** How long a new TCP connection may stay silent before its first byte decides plain or TLS. */
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
+
 /**
- * Starts a standalone relay endpoint: an HTTP (or HTTPS, with `tls`) server on `port` that
- * accepts MoQ WebSocket connections on every path, answers `/certificate.sha256`, and returns
- * 426 for other plain requests. Resolves once listening.
+ * Starts a standalone relay endpoint on `port`: WebSocket (QMux) on every path, WebTransport
+ * over HTTP/2 on the same TCP port and over HTTP/3 on the same UDP port (when the addon is
+ * installed), `/certificate.sha256`, and 426 for other plain requests. Resolves once listening.
  */
 export async function serveMoq(options: ServeMoqOptions): Promise<MoqServer> {
-  const moq = new MoqServer(options);
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+  const logger = options.logger ?? silentLogger;
+  const wtOptions =
+    options.webTransport === false
+      ? undefined
+      : options.webTransport === true || options.webTransport === undefined
+        ? {}
+        : options.webTransport;
+  const wantHttp2 = wtOptions !== undefined && wtOptions.http2 !== false;
+  const wantHttp3 = wtOptions !== undefined && wtOptions.http3 !== false;
+
+  // The certificate WebTransport and TLS use: the configured one, or a development certificate.
+  let certPem = firstPem(options.tls?.cert);
+  let keyPem = firstPem(options.tls?.key);
+  let dev: DevCertificate | undefined;
+  if (!options.tls && (wantHttp2 || wantHttp3)) {
+    dev = generateDevCertificate(options.devCertificate);
+    certPem = dev.certPem;
+    keyPem = dev.keyPem;
+  }
+  let fingerprint = options.certificateSha256;
+  if (certPem) {
+    try {
+      fingerprint = certificateSha256(certPem);
+    } catch (err) {
+      logger.warn(
+        { err: (err as Error).message },
+        "moq: cannot read the TLS certificate; /certificate.sha256 is not served",
+      );
+    }
+  }
+  const moq = new MoqServer({ ...options, certificateSha256: fingerprint });
+
+  const onRequest = (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+  ) => {
     if (moq.handleRequest(req, res)) return;
-    res
+    (res as ServerResponse)
       .writeHead(426, {
         "content-type": "text/plain; charset=utf-8",
-        upgrade: "websocket",
-        connection: "Upgrade",
+        ...(req.httpVersionMajor < 2 ? { upgrade: "websocket", connection: "Upgrade" } : {}),
       })
-      .end("this endpoint speaks MoQ over WebSocket (qmux-00 or webtransport subprotocol)");
+      .end("this endpoint speaks MoQ over WebSocket (qmux-00 or webtransport subprotocol) and WebTransport");
   };
-  const server = options.tls ? https.createServer(options.tls, onRequest) : http.createServer(onRequest);
-  moq.adopt(server);
-  moq.attach(server);
+
+  // WebTransport (HTTP/2 shares the TLS side of the TCP port; HTTP/3 starts after listen).
+  let wt: WebTransportListener | undefined;
+  let http3Unavailable: string | undefined = wantHttp3 ? undefined : "disabled by configuration";
+  if ((wantHttp2 || wantHttp3) && (!certPem || !keyPem)) {
+    logger.warn({}, "moq: WebTransport needs PEM `tls.key` and `tls.cert`; serving WebSocket only");
+    http3Unavailable = "no PEM certificate";
+  } else if (wantHttp2 || wantHttp3) {
+    try {
+      const library = await loadWebTransportLibrary();
+      wt = await WebTransportListener.create({
+        library,
+        host: options.host,
+        certPem: certPem!,
+        keyPem: keyPem!,
+        http2: wantHttp2,
+        http3: wantHttp3,
+        logger,
+        decide: (request) => moq.decideWebTransport(request),
+        onSession: (session, kind, context) => moq.acceptWebTransport(session, kind, context),
+      });
+    } catch (err) {
+      logger.warn(
+        { err: (err as Error).message },
+        "moq: WebTransport is unavailable; serving WebSocket only",
+      );
+      http3Unavailable = `WebTransport library failed to load: ${(err as Error).message}`;
+    }
+  }
+
+  // The TLS server: the WebTransport HTTP/2 server (HTTP/1.1 allowed) or a plain HTTPS server.
+  let secure: Http2SecureServer | https.Server | undefined;
+  if (wt?.secureServer) {
+    secure = wt.secureServer;
+    if (options.tls) secure.setSecureContext(options.tls as never);
+    wt.onRequest(onRequest);
+    wt.onUpgrade((req, socket, head) => moq.handleUpgrade(req, socket, head));
+    wt.onConnectWebSocket((stream, headers) => moq.handleConnectWebSocket(stream, headers));
+  } else if (options.tls) {
+    const server = https.createServer(options.tls, onRequest);
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      moq.handleUpgrade(req, socket, head),
+    );
+    secure = server;
+  } else if (dev && keyPem && certPem) {
+    const server = https.createServer({ key: keyPem, cert: certPem }, onRequest);
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      moq.handleUpgrade(req, socket, head),
+    );
+    secure = server;
+  }
+  secure?.on("tlsClientError", () => {});
+  // Plain HTTP/WS only in development mode (no `tls`).
+  let plain: http.Server | undefined;
+  if (!options.tls) {
+    plain = http.createServer(onRequest);
+    plain.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      moq.handleUpgrade(req, socket, head),
+    );
+  }
+
+  const connections = new Set<Socket>();
+  const front = net.createServer({ noDelay: true }, (socket) => {
+    connections.add(socket);
+    socket.once("close", () => connections.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
+    socket.once("data", (chunk: Buffer) => {
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(chunk);
+      // A TLS record starts with 0x16 (handshake); HTTP/1.1 starts with a method name.
+      const target = chunk[0] === 0x16 ? secure : plain;
+      if (!target) {
+        socket.destroy();
+        return;
+      }
+      target.emit("connection", socket);
+      process.nextTick(() => socket.resume());
+    });
+  });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
+    front.once("error", reject);
+    front.listen(options.port, options.host, () => {
+      front.off("error", reject);
       resolve();
     });
   });
+  const port = (front.address() as AddressInfo).port;
+  if (wt) {
+    await wt.startHttp3(port);
+    http3Unavailable = wt.http3Live ? undefined : wt.http3Unavailable;
+  }
+  if (http3Unavailable !== undefined && wantHttp3) {
+    logger.info({ reason: http3Unavailable }, "moq: WebTransport over HTTP/3 is unavailable");
+  }
+
+  // Rotate the development certificate before it expires.
+  let rotation: NodeJS.Timeout | undefined;
+  if (dev) {
+    const devOptions = options.devCertificate ?? {};
+    let current = dev;
+    const validity = current.notAfter.getTime() - current.notBefore.getTime();
+    const renewBeforeMs = Math.min(24 * 3600_000, validity / 4);
+    const checkEveryMs = Math.max(250, Math.min(3600_000, validity / 8));
+    rotation = setInterval(() => {
+      if (Date.now() < current.notAfter.getTime() - renewBeforeMs) return;
+      try {
+        current = generateDevCertificate(devOptions);
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, "moq: development certificate renewal failed");
+        return;
+      }
+      secure?.setSecureContext({ key: current.keyPem, cert: current.certPem });
+      wt?.updateCertificate(current.certPem, current.keyPem);
+      moq.setCertificateSha256(current.sha256);
+      logger.info(
+        { sha256: current.sha256, notAfter: current.notAfter.toISOString() },
+        "moq: development certificate renewed",
+      );
+    }, checkEveryMs);
+    rotation.unref();
+  }
+
+  const listeners: MoqListenerKind[] = [];
+  if (plain) listeners.push("ws");
+  if (secure) listeners.push("wss");
+  if (wt?.secureServer) listeners.push("webtransport-h2");
+  if (wt?.http3Live) listeners.push("webtransport-h3");
+  logger.info(
+    {
+      port,
+      transports: listeners,
+      certificateSha256: moq.certificateSha256,
+      devCertificate: dev !== undefined,
+    },
+    "moq relay listening",
+  );
+  moq.adopt(
+    [
+      {
+        close: async () => {
+          clearInterval(rotation);
+          wt?.close();
+          const frontClosed = new Promise<void>((resolve) => front.close(() => resolve()));
+          // Idle keep-alive and half-open connections would hold close() open: end them all.
+          for (const socket of connections) socket.destroy();
+          await frontClosed;
+          if (plain) await closeHttpServer(plain);
+          if (secure) await closeHttpServer(secure);
+        },
+      },
+    ],
+    front,
+    listeners,
+    http3Unavailable,
+  );
   return moq;
 }

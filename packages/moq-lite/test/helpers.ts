@@ -1,15 +1,15 @@
 /** Shared helpers for the moq-lite network tests. */
 import {
   type MoqServer,
-  type MoqServerOptions,
   OriginProducer,
+  type ServeMoqOptions,
   serveMoq,
   type TrackConsumer,
 } from "@lvqr/moq-lite";
 
 /** A relay on 127.0.0.1 with an ephemeral port. */
 export async function startRelay(
-  options: Partial<MoqServerOptions> = {},
+  options: Partial<ServeMoqOptions> = {},
 ): Promise<{ server: MoqServer; origin: OriginProducer; url: (path?: string) => string }> {
   const origin = options.origin ?? new OriginProducer();
   const server = await serveMoq({ port: 0, host: "127.0.0.1", ...options, origin });

@@ -1,0 +1,183 @@
+/**
+ * WebTransport over HTTP/2 against the relay, with the `@fails-components/webtransport` Node
+ * client as the peer (through connectMoq's WebTransport transport): SETUP and lite-04 sessions,
+ * subscribe and publish in both directions, uploads far beyond the library's 16 KiB initial
+ * window (the stall this package works around), the development certificate flow, and the
+ * HTTP statuses an authorizer chooses.
+ */
+import type { X509Certificate } from "node:crypto";
+import http2 from "node:http2";
+import tls from "node:tls";
+import {
+  checkServerCertificateHashRules,
+  connectMoq,
+  MoqAuthorizationError,
+  type MoqClient,
+  MoqError,
+  Version,
+} from "@lvqr/moq-lite";
+import { afterEach, describe, expect, it } from "vitest";
+import { patternBytes, readGroups, startRelay } from "./helpers.ts";
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function relay(options: Parameters<typeof startRelay>[0] = {}) {
+  const started = await startRelay(options);
+  cleanups.push(() => started.server.close());
+  return started;
+}
+
+function track(client: MoqClient): MoqClient {
+  cleanups.push(() => client.close());
+  return client;
+}
+
+/** The certificate the TLS side of `port` presents. */
+function presentedCertificate(port: number): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(
+      { host: "127.0.0.1", port, rejectUnauthorized: false, ALPNProtocols: ["h2"] },
+      () => {
+        const raw = socket.getPeerX509Certificate();
+        socket.destroy();
+        if (raw) resolve(raw);
+        else reject(new Error("no certificate"));
+      },
+    );
+    socket.on("error", reject);
+  });
+}
+
+describe("WebTransport over HTTP/2", () => {
+  it("serves a development certificate that browsers accept by hash, on the same port as WebSocket", async () => {
+    const { server, url } = await relay();
+    expect(server.transports).toEqual(expect.arrayContaining(["ws", "wss", "webtransport-h2"]));
+    expect(server.transports).not.toContain("webtransport-h3");
+    expect(server.http3Unavailable).toMatch(/webtransport-transport-http3-quiche/);
+    const served = await (await fetch(url("certificate.sha256"))).text();
+    expect(served).toMatch(/^[0-9a-f]{64}$/);
+    expect(served).toBe(server.certificateSha256);
+    const cert = await presentedCertificate(server.address!.port);
+    expect(cert.fingerprint256.replaceAll(":", "").toLowerCase()).toBe(served);
+    expect(checkServerCertificateHashRules(cert.raw)).toEqual([]);
+    expect(cert.checkHost("localhost")).toBe("localhost");
+    expect(cert.checkIP("127.0.0.1")).toBe("127.0.0.1");
+    expect(cert.checkIP("::1")).toBe("::1");
+  });
+
+  for (const protocols of [["moql"], undefined]) {
+    const name = protocols ? "SETUP (moql, lite-02)" : "WT-Protocol moq-lite-04";
+    it(`a fails-components client completes ${name} and subscribes to a WebSocket publisher`, async () => {
+      const { url } = await relay();
+      const publisher = track(await connectMoq(url("room")));
+      const broadcast = publisher.createBroadcast("cam");
+      const video = broadcast.createTrack("video");
+      const viewer = track(
+        await connectMoq(url("room"), {
+          transport: "webtransport",
+          ...(protocols ? { webTransportProtocols: protocols } : {}),
+        }),
+      );
+      expect(viewer.transport).toBe("webtransport-h2");
+      expect(viewer.version).toBe(protocols ? Version.Lite02 : Version.Lite04);
+      const remote = await viewer.waitForBroadcast("cam", { timeoutMs: 5000 });
+      const consumer = remote.subscribeTrack("video");
+      const sent: Array<[number, Uint8Array[]]> = [];
+      const received = readGroups(consumer, 3);
+      // Publish once the subscription reached the publisher, then three groups of mixed sizes.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      for (let g = 0; g < 3; g++) {
+        const group = video.appendGroup();
+        const frames = [patternBytes(40_000, g), patternBytes(300, g + 10), patternBytes(70_000, g + 20)];
+        for (const frame of frames) group.writeFrame(frame);
+        group.close();
+        sent.push([group.sequence, frames]);
+      }
+      expect(await received).toEqual(sent);
+    });
+  }
+
+  it("publishes far more than 16 KiB upstream over HTTP/2 without stalling", {
+    timeout: 20_000,
+  }, async () => {
+    const { url, origin } = await relay();
+    const publisher = track(await connectMoq(url("up"), { transport: "webtransport" }));
+    const broadcast = publisher.createBroadcast("big");
+    const video = broadcast.createTrack("video");
+    const relayed = await origin.consume().waitForBroadcast("up/big", { timeoutMs: 5000 });
+    const consumer = relayed.subscribeTrack("video");
+    // Every group, in arrival order (newer groups may overtake older ones on the wire).
+    const received = (async () => {
+      const out: Array<[number, Uint8Array[]]> = [];
+      while (out.length < 4) {
+        const group = await consumer.recvGroup();
+        if (!group) break;
+        const frames: Uint8Array[] = [];
+        for (let frame = await group.readFrame(); frame; frame = await group.readFrame())
+          frames.push(new Uint8Array(frame));
+        out.push([group.sequence, frames]);
+      }
+      return out.sort((a, b) => a[0] - b[0]);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const sent: Array<[number, Uint8Array[]]> = [];
+    for (let g = 0; g < 4; g++) {
+      const group = video.appendGroup();
+      // 4 x 3 x 256 KiB = 3 MiB, two hundred times the library's initial session window.
+      const frames = [0, 1, 2].map((i) => patternBytes(256 * 1024, g * 3 + i));
+      for (const frame of frames) group.writeFrame(frame);
+      group.close();
+      sent.push([group.sequence, frames]);
+    }
+    expect(await received).toEqual(sent);
+  });
+
+  it("answers the authorizer's status to the extended CONNECT before the session exists", async () => {
+    const { server, url } = await relay({
+      authorize: ({ token }) => {
+        if (token === "forbidden") throw new MoqAuthorizationError(403, "not for you");
+        if (token === "bad") throw new MoqAuthorizationError(400, "malformed token");
+        if (token !== "ok") throw new Error("no token");
+        return undefined;
+      },
+    });
+    // A raw HTTP/2 extended CONNECT shows the status (the library's client only reports a failed handshake).
+    const session = http2.connect(`https://127.0.0.1:${server.address!.port}`, { rejectUnauthorized: false });
+    cleanups.push(() => session.destroy());
+    await new Promise<void>((resolve) => session.once("remoteSettings", () => resolve()));
+    const connectStatus = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const stream = session.request({
+          ":method": "CONNECT",
+          ":protocol": "webtransport",
+          ":scheme": "https",
+          ":path": path,
+          ":authority": "127.0.0.1",
+          "wt-available-protocols": '"moq-lite-04"',
+        });
+        stream.on("response", (headers) => {
+          resolve(Number(headers[":status"]));
+          stream.close();
+        });
+        stream.on("error", reject);
+      });
+    expect(await connectStatus("/x?token=forbidden")).toBe(403);
+    expect(await connectStatus("/x?token=bad")).toBe(400);
+    expect(await connectStatus("/x")).toBe(401);
+    expect(await connectStatus("/x/../y?token=ok")).toBe(400);
+    const refused = await connectMoq(url("x?token=forbidden"), {
+      transport: "webtransport",
+      timeoutMs: 5000,
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(MoqError);
+    const ok = track(await connectMoq(url("x?token=ok"), { transport: "webtransport" }));
+    expect(ok.version).toBe(Version.Lite04);
+    expect(server.stats().sessionsOpen).toBe(1);
+  });
+});
