@@ -26,7 +26,7 @@ export interface DevCertificateOptions {
   readonly names?: readonly string[];
   /** Validity from `notBefore`; default 10 days, at most 14 days. */
   readonly validityMs?: number;
-  /** Issue time (Unix ms); default now. `notBefore` is one minute earlier to absorb clock skew. */
+  /** Issue time (Unix ms); default now. `notBefore` is up to a minute earlier to absorb clock skew. */
   readonly nowMs?: number;
 }
 
@@ -152,8 +152,10 @@ export function generateDevCertificate(options: DevCertificateOptions = {}): Dev
     );
   }
   const names = sanNames(options.names ?? []);
-  // Whole seconds: X.509 times have no fractions, and the span must stay within the limit.
-  const notBefore = new Date(Math.floor(((options.nowMs ?? Date.now()) - 60_000) / 1000) * 1000);
+  // Backdated (a minute, or a quarter of a short validity) to absorb clock skew; whole seconds,
+  // since X.509 times have no fractions and the span must stay within the limit.
+  const nowMs = options.nowMs ?? Date.now();
+  const notBefore = new Date(Math.floor((nowMs - Math.min(60_000, validityMs / 4)) / 1000) * 1000);
   const notAfter = new Date(notBefore.getTime() + Math.floor(validityMs / 1000) * 1000);
 
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
@@ -204,7 +206,7 @@ export function generateDevCertificate(options: DevCertificateOptions = {}): Dev
     names,
   };
   // Parse it back, so a broken encoder fails here rather than in a TLS handshake.
-  const problems = checkServerCertificateHashRules(certPem, notBefore.getTime() + 60_000);
+  const problems = checkServerCertificateHashRules(certPem, nowMs);
   if (problems.length > 0) {
     throw new MoqError("MOQ_TRANSPORT", `generated certificate is unusable: ${problems.join("; ")}`);
   }
