@@ -310,6 +310,34 @@ describe("RelayPull", () => {
     expectFramesFrom("A", await readGroups(reader!, 3));
   });
 
+  it("reopens a dropped connection to a live owner in place: readers carry on, nothing is re-announced", async () => {
+    const store = new MemoryStore();
+    const a = await startNode(store, "node-a");
+    const b = await startNode(store, "node-b");
+    const logger = recordingLogger();
+    const { relay } = await startRelay(store, b, { logger });
+    await a.claims.claim("live/x");
+    publish(a.origin, "live/x", "A");
+    await waitUntil(() => relayedAt(b.origin, "live/x") !== undefined, 3000, "relay from A");
+    const relayed = relayedAt(b.origin, "live/x")!;
+    const reader = relayed.subscribeTrack("video");
+    expectFramesFrom("A", await readGroups(reader, 3));
+    expect(a.moq.stats().sessionsTotal).toBe(1);
+
+    // The owner drops the session (as it does when a node token expires).
+    for (const session of [...a.moq.sessions]) session.close();
+    const groups = await readGroups(reader, 5);
+    expectFramesFrom("A", groups);
+    const sequences = groups.map(([sequence]) => sequence);
+    expect(sequences).toEqual([...sequences].sort((x, y) => x - y)); // no group twice, none backwards
+    expect(relayedAt(b.origin, "live/x")).toBe(relayed); // not replaced, not re-announced
+    expect(a.moq.stats().sessionsTotal).toBe(2);
+    expect(logger.messages()).toContain("relay upstream session dropped; reconnecting");
+    expect(logger.messages()).not.toContain("relay pull failed; retrying");
+    expect(relay.status()[0]).toMatchObject({ state: "pulling", sessions: 2 });
+    reader.close();
+  });
+
   it("survives a partition between edge and owner: a stall, retries with backoff, and recovery after the heal", async () => {
     const store = new MemoryStore();
     let proxy: BlackholeProxy | undefined;

@@ -25,12 +25,27 @@ export type ForwardEnd =
   /** The target lost its last consumer; the source was closed. */
   | "unused";
 
+/** Options of {@link forwardTrack}. */
+export interface ForwardOptions {
+  /**
+   * End the target when the source ends (close) or fails (abort with its error). Default true.
+   * False leaves the target open in both cases, so the caller can resume it from a new source
+   * (groups already forwarded are not repeated: their sequences are still cached). A target
+   * nobody reads is closed either way.
+   */
+  readonly finishTarget?: boolean;
+}
+
 /**
  * Copies `source` into `target` until the source ends or nobody reads the target any more. Resolves
- * with how it ended; rejects with the source's abort error (after aborting the target with it).
- * Always closes `source`.
+ * with how it ended; rejects with the source's abort error (after aborting the target with it,
+ * unless `finishTarget` is false). Always closes `source`.
  */
-export async function forwardTrack(source: TrackConsumer, target: TrackProducer): Promise<ForwardEnd> {
+export async function forwardTrack(
+  source: TrackConsumer,
+  target: TrackProducer,
+  options: ForwardOptions = {},
+): Promise<ForwardEnd> {
   const inFlight = new Set<Promise<void>>();
   let unused = false;
   void target.unused().then(() => {
@@ -59,11 +74,11 @@ export async function forwardTrack(source: TrackConsumer, target: TrackProducer)
     }
     await Promise.all(inFlight);
     // Closing an unused on-demand track also removes it from its broadcast.
-    target.close();
+    if (unused || (options.finishTarget ?? true)) target.close();
     return unused ? "unused" : "ended";
   } catch (err) {
     const error = toMoqError(err);
-    target.abort(error);
+    if (options.finishTarget ?? true) target.abort(error);
     throw error;
   } finally {
     source.close();

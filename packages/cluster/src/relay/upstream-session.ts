@@ -5,9 +5,13 @@
  * Track subscriptions are shared by the session itself: two local readers of one track make one
  * upstream SUBSCRIBE, cancelled when the last of them goes.
  *
- * A session that cannot be opened, loses its connection, or whose owner stops announcing the
- * broadcast *fails*: it reports the failure once (`onFailure`) and refuses further subscriptions.
- * Retrying (with backoff, possibly towards a new owner) is the caller's decision.
+ * A connection that drops while tracks are being read (the owner closed it when the node's
+ * credential expired, a proxy restarted) is reopened in place, and readers re-subscribe on the new
+ * connection and carry on: group sequences are the owner's, so nothing is repeated and nothing is
+ * re-announced. A session that cannot be (re)opened, drops more than `maxReconnects` times in
+ * `reconnectWindowMs`, or whose owner stops announcing the broadcast *fails*: it reports the
+ * failure once (`onFailure`) and refuses further subscriptions. Retrying (with backoff, possibly
+ * towards a new owner) is the caller's decision.
  */
 
 import {
@@ -44,6 +48,10 @@ export interface UpstreamSessionOptions {
    * silent owner (partition, paused process) counts as a failure instead of a stall. Default 5000.
    */
   readonly pingIntervalMs?: number;
+  /** In-place reconnects allowed within `reconnectWindowMs` before the session fails. Default 3. */
+  readonly maxReconnects?: number;
+  /** Window for `maxReconnects`, ms. Default 30000. */
+  readonly reconnectWindowMs?: number;
   /** Called once when the session fails (never after `close()`). */
   readonly onFailure?: (error: Error) => void;
   readonly logger?: ClusterLogger;
@@ -52,10 +60,22 @@ export interface UpstreamSessionOptions {
 }
 
 interface OpenClient {
+  /** Which connection of this session (1, 2, ...). */
+  readonly id: number;
   readonly client: MoqClient;
   /** The owner's broadcast, once announced. */
   readonly broadcast: Promise<BroadcastConsumer>;
 }
+
+/** A subscription made through {@link UpstreamSession.subscribe}. */
+export interface UpstreamTrack {
+  readonly consumer: TrackConsumer;
+  /** The connection it was made on (see {@link UpstreamSession.dropped}). */
+  readonly connection: number;
+}
+
+/** Connections remembered for {@link UpstreamSession.dropped}. */
+const REMEMBERED_CONNECTIONS = 8;
 
 /** A lazily opened, shared, idle-closed moq-lite session to one broadcast's owner. */
 export class UpstreamSession {
@@ -70,6 +90,8 @@ export class UpstreamSession {
   #failure: Error | undefined;
   #closed = false;
   #connections = 0;
+  readonly #drops: number[] = [];
+  readonly #history = new Map<number, { readonly closed: Promise<unknown>; byUs: boolean }>();
 
   constructor(options: UpstreamSessionOptions) {
     this.broadcast = options.broadcast;
@@ -104,7 +126,7 @@ export class UpstreamSession {
    * call {@link release} once it stops reading the returned consumer (and close the consumer).
    * Rejects when the session failed or fails while opening.
    */
-  async subscribe(track: string, priority = 0): Promise<TrackConsumer> {
+  async subscribe(track: string, priority = 0): Promise<UpstreamTrack> {
     if (this.#closed) throw new ClusterError("CLUSTER_CLOSED", "the upstream session is closed");
     if (this.#failure) throw this.#failure;
     this.#users += 1;
@@ -114,11 +136,26 @@ export class UpstreamSession {
       const open = await this.#connect();
       const broadcast = await open.broadcast;
       if (this.#failure) throw this.#failure;
-      return broadcast.subscribeTrack(track, { priority });
+      return { consumer: broadcast.subscribeTrack(track, { priority }), connection: open.id };
     } catch (err) {
       this.release();
       throw err;
     }
+  }
+
+  /**
+   * True when `connection` closed without this session closing it (it dropped), within `graceMs`.
+   * A track that ended because its connection dropped can be resumed with a new subscription;
+   * one that ended on a live connection was ended by the owner.
+   */
+  async dropped(connection: number, graceMs = 100): Promise<boolean> {
+    const record = this.#history.get(connection);
+    if (!record) return true;
+    const closed = await Promise.race([
+      record.closed.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs)),
+    ]);
+    return closed && !record.byUs;
   }
 
   /**
@@ -187,10 +224,15 @@ export class UpstreamSession {
       throw this.#failure ?? new ClusterError("CLUSTER_CLOSED", "the upstream session is closed");
     }
     this.#connections += 1;
+    const id = this.#connections;
+    this.#history.set(id, { closed: client.closed, byUs: false });
+    if (this.#history.size > REMEMBERED_CONNECTIONS) this.#history.delete(this.#history.keys().next().value!);
     this.#logger.info(this.#fields, "relay upstream session opened");
+    let connectionClosed = false;
     void client.closed.then((info) => {
+      connectionClosed = true;
       if (this.#open !== current) return; // closed by us (idle or close())
-      this.#fail(
+      this.#onConnectionLost(
         new MoqError(
           "MOQ_TRANSPORT",
           `the owner closed the relay session (${info.code}${info.reason ? `: ${info.reason}` : ""})`,
@@ -200,8 +242,10 @@ export class UpstreamSession {
     const broadcast = client
       .waitForBroadcast(this.broadcast, { timeoutMs: options.announceTimeoutMs ?? 5000 })
       .then((consumer) => {
-        void consumer.closed.then(() => {
-          if (this.#open !== current) return;
+        void consumer.closed.then(async () => {
+          // A dropped connection ends the imported broadcast too; that is handled above.
+          await Promise.race([client.closed, new Promise((resolve) => setTimeout(resolve, 50))]);
+          if (this.#open !== current || connectionClosed) return;
           this.#fail(new MoqError("MOQ_NOT_FOUND", `the owner stopped announcing ${this.broadcast}`));
         });
         return consumer;
@@ -209,7 +253,33 @@ export class UpstreamSession {
     broadcast.catch((err: unknown) => {
       if (this.#open === current) this.#fail(err);
     });
-    return { client, broadcast };
+    return { id, client, broadcast };
+  }
+
+  /** The connection dropped: reopen it in place while tracks are being read (bounded), else forget it. */
+  #onConnectionLost(error: Error): void {
+    this.#open = undefined;
+    if (this.#users === 0) {
+      this.#logger.info(
+        { ...this.#fields, err: error.message },
+        "relay upstream session closed by the owner",
+      );
+      return;
+    }
+    const now = performance.now();
+    const windowMs = this.#options.reconnectWindowMs ?? 30_000;
+    while (this.#drops.length > 0 && now - this.#drops[0]! > windowMs) this.#drops.shift();
+    this.#drops.push(now);
+    if (this.#drops.length > (this.#options.maxReconnects ?? 3)) {
+      this.#fail(error);
+      return;
+    }
+    this.#logger.info(
+      { ...this.#fields, err: error.message },
+      "relay upstream session dropped; reconnecting",
+    );
+    // Readers re-subscribe as their tracks end; opening now saves them the connect time.
+    this.#connect().catch(() => {});
   }
 
   #disconnect(reason: "idle" | "closed" | "failed"): void {
@@ -217,7 +287,9 @@ export class UpstreamSession {
     this.#open = undefined;
     if (!open) return;
     open.then(
-      ({ client }) => {
+      ({ id, client }) => {
+        const record = this.#history.get(id);
+        if (record) record.byUs = true;
         client.close();
         if (reason !== "failed")
           this.#logger.info({ ...this.#fields, reason }, "relay upstream session closed");
