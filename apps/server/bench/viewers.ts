@@ -25,6 +25,8 @@ export type ViewerCommand =
       /** MoQ session URL, master playlist URL, or MPD URL. */
       readonly url: string;
       readonly broadcast: string;
+      /** Number of the first viewer (viewers are numbered across processes, e.g. for user agents). */
+      readonly firstIndex: number;
       /** Spread the viewers' start over this long. */
       readonly rampMs: number;
     }
@@ -162,7 +164,26 @@ function moqViewer(url: string, broadcast: string): Viewer {
   };
 }
 
-/** Follows one LL-HLS media playlist: blocking reload on the preload hint plus the hinted part. */
+/** A part's position: media sequence number, then index within the segment. */
+type PartPosition = readonly [msn: number, index: number];
+
+const after = (a: PartPosition, b: PartPosition | undefined) =>
+  b === undefined || a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+
+/** The `part-<msn>-<i>.m4s` (or `audio-part-…`) URIs of `#EXT-X-PART` lines, with their positions. */
+function listedParts(playlist: string): Array<{ uri: string; at: PartPosition }> {
+  const parts: Array<{ uri: string; at: PartPosition }> = [];
+  for (const match of playlist.matchAll(/#EXT-X-PART:[^\n]*URI="([^"]*part-(\d+)-(\d+)\.m4s[^"]*)"/g)) {
+    parts.push({ uri: match[1]!, at: [Number(match[2]), Number(match[3])] });
+  }
+  return parts;
+}
+
+/**
+ * Follows one LL-HLS media playlist as hls.js does in low-latency mode: a blocking reload for the
+ * preload-hinted part alongside a GET of that part, and a GET of every listed part newer than the
+ * last one fetched (so a viewer that falls behind catches up instead of skipping media).
+ */
 async function followPlaylist(
   playlistUrl: string,
   agent: http.Agent,
@@ -170,31 +191,40 @@ async function followPlaylist(
   counters: ViewerCounters,
   isStopped: () => boolean,
 ): Promise<void> {
-  let hint: { msn: string; part: string; uri: string } | undefined;
+  let hint: { at: PartPosition; uri: string } | undefined;
+  let last: PartPosition | undefined;
+  const fetchPart = async (uri: string) => {
+    const answer = await get(new URL(uri, playlistUrl).toString(), agent, userAgent);
+    counters.requests++;
+    counters.bytes += answer.bytes;
+    if (answer.status === 200) counters.media++;
+  };
   while (!isStopped()) {
     try {
-      const query = hint ? `?_HLS_msn=${hint.msn}&_HLS_part=${hint.part}` : "";
+      const query = hint ? `?_HLS_msn=${hint.at[0]}&_HLS_part=${hint.at[1]}` : "";
       // Caught here so a failed playlist request never leaves the part's rejection unhandled.
-      const part = hint
-        ? get(new URL(hint.uri, playlistUrl).toString(), agent, userAgent).catch(
-            (error: unknown) => error as Error,
-          )
-        : undefined;
+      const held = hint ? fetchPart(hint.uri).catch((error: unknown) => error as Error) : undefined;
       const playlist = await get(playlistUrl + query, agent, userAgent);
       counters.requests++;
       if (playlist.status !== 200) throw new Error(`playlist answered ${playlist.status}`);
-      if (part) {
-        const answer = await part;
-        if (answer instanceof Error) throw answer;
-        counters.requests++;
-        counters.bytes += answer.bytes;
-        if (answer.status === 200) counters.media++;
+      if (held) {
+        const failure = await held;
+        if (failure instanceof Error) throw failure;
+        last = hint!.at;
       }
       const text = playlist.text ?? "";
+      const parts = listedParts(text);
+      // A new viewer starts at the live edge: the newest listed part.
+      if (last === undefined && parts.length > 0) last = parts[parts.length - 2]?.at ?? [-1, -1];
+      for (const part of parts) {
+        if (!after(part.at, last)) continue;
+        await fetchPart(part.uri);
+        last = part.at;
+      }
       if (text.includes("#EXT-X-ENDLIST")) return;
       const uri = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"/.exec(text)?.[1];
       const numbers = uri ? /part-(\d+)-(\d+)\.m4s/.exec(uri) : null;
-      hint = uri && numbers ? { msn: numbers[1]!, part: numbers[2]!, uri } : undefined;
+      hint = uri && numbers ? { at: [Number(numbers[1]), Number(numbers[2])], uri } : undefined;
       if (!hint) await pause(200);
     } catch (error) {
       if (isStopped()) return;
@@ -309,8 +339,8 @@ async function runChild(): Promise<void> {
       const spacing = command.count > 1 ? command.rampMs / command.count : 0;
       for (let i = 0; i < command.count; i++) {
         if (command.protocol === "moq") viewers.push(moqViewer(command.url, command.broadcast));
-        else if (command.protocol === "hls") viewers.push(hlsViewer(command.url, i));
-        else viewers.push(dashViewer(command.url, i));
+        else if (command.protocol === "hls") viewers.push(hlsViewer(command.url, command.firstIndex + i));
+        else viewers.push(dashViewer(command.url, command.firstIndex + i));
         if (spacing > 0) await pause(spacing);
       }
       // Ready once every viewer has received media (or 30 s have passed).
