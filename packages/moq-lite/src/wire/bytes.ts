@@ -7,11 +7,16 @@
 import { ProtocolViolationError } from "../error.ts";
 import { normalizePath } from "../path.ts";
 import {
+  leadingOnesLength,
   MAX_SAFE_VARINT,
+  readLeadingOnesAt,
+  readLeadingOnesBigAt,
   readVarintAt,
   readVarintBigAt,
   varintLength,
   varintSize,
+  writeLeadingOnes,
+  writeLeadingOnesBig,
   writeVarint,
   writeVarintBig,
 } from "./varint.ts";
@@ -110,6 +115,41 @@ export class ByteReader {
     return value;
   }
 
+  /** A leading-ones varint (moq-transport draft-17) up to 2^53-1, optionally bounded by `max`. */
+  leadingOnes(field: string, max: number = MAX_SAFE_VARINT): number {
+    const length = this.#leadingOnesLength(field);
+    const value = readLeadingOnesAt(this.#buf, this.#pos);
+    this.#pos += length;
+    if (value < 0 || value > max) {
+      throw new ProtocolViolationError(
+        `${this.#what}: ${field} ${value < 0 ? "exceeds 2^53-1" : `${value} exceeds the limit ${max}`}`,
+        "MOQ_BOUNDS_EXCEEDED",
+      );
+    }
+    return value;
+  }
+
+  /** A leading-ones varint of the full 64-bit range. */
+  leadingOnesBig(field: string): bigint {
+    const length = this.#leadingOnesLength(field);
+    const value = readLeadingOnesBigAt(this.#buf, this.#pos);
+    this.#pos += length;
+    return value;
+  }
+
+  #leadingOnesLength(field: string): number {
+    this.#need(1, field);
+    const length = leadingOnesLength(this.#buf[this.#pos]!);
+    if (length === 0) {
+      throw new ProtocolViolationError(
+        `${this.#what}: ${field} uses the reserved varint prefix 0b1111110`,
+        "MOQ_DECODE",
+      );
+    }
+    this.#need(length, field);
+    return length;
+  }
+
   /** `n` raw bytes, as a view (no copy). */
   bytes(n: number, field: string): Uint8Array {
     this.#need(n, field);
@@ -206,6 +246,18 @@ export class ByteWriter {
   /** Minimal-length 62-bit varint. */
   varintBig(value: bigint): this {
     this.#pos = writeVarintBig(this.buf, this.#pos, value);
+    return this;
+  }
+
+  /** Minimal-length leading-ones varint (moq-transport draft-17). */
+  leadingOnes(value: number): this {
+    this.#pos = writeLeadingOnes(this.buf, this.#pos, value);
+    return this;
+  }
+
+  /** Minimal-length leading-ones varint of the full 64-bit range. */
+  leadingOnesBig(value: bigint): this {
+    this.#pos = writeLeadingOnesBig(this.buf, this.#pos, value);
     return this;
   }
 

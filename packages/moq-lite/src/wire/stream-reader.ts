@@ -6,7 +6,13 @@
  */
 import { ProtocolViolationError } from "../error.ts";
 import type { RecvStream } from "../transport.ts";
-import { MAX_SAFE_VARINT, readVarintAt, varintLength } from "./varint.ts";
+import {
+  leadingOnesLength,
+  MAX_SAFE_VARINT,
+  readLeadingOnesAt,
+  readVarintAt,
+  varintLength,
+} from "./varint.ts";
 
 /** Reads varints, raw bytes and size-prefixed messages from a {@link RecvStream}. */
 export class StreamReader {
@@ -121,6 +127,27 @@ export class StreamReader {
     const length = varintLength(this.#peekByte());
     await this.#ensure(length, field);
     const value = readVarintAt(this.#take(length), 0);
+    if (value < 0 || value > max) {
+      throw new ProtocolViolationError(
+        `${this.#what}: ${field} ${value < 0 ? "exceeds 2^53-1" : `${value} exceeds the limit ${max}`}`,
+        "MOQ_BOUNDS_EXCEEDED",
+      );
+    }
+    return value;
+  }
+
+  /** A leading-ones varint (moq-transport draft-17) up to `max` (default 2^53-1). */
+  async leadingOnes(field: string, max: number = MAX_SAFE_VARINT): Promise<number> {
+    await this.#ensure(1, field);
+    const length = leadingOnesLength(this.#peekByte());
+    if (length === 0) {
+      throw new ProtocolViolationError(
+        `${this.#what}: ${field} uses the reserved varint prefix 0b1111110`,
+        "MOQ_DECODE",
+      );
+    }
+    await this.#ensure(length, field);
+    const value = readLeadingOnesAt(this.#take(length), 0);
     if (value < 0 || value > max) {
       throw new ProtocolViolationError(
         `${this.#what}: ${field} ${value < 0 ? "exceeds 2^53-1" : `${value} exceeds the limit ${max}`}`,
