@@ -14,6 +14,17 @@
  * and a reason, logged once; it never affects other sessions.
  */
 import { MoqError, ProtocolViolationError, toMoqError, WireErrorCode } from "../error.ts";
+import type { IetfContext, IetfOptions } from "../ietf/context.ts";
+import { ietfSessionCode } from "../ietf/errors.ts";
+import {
+  acceptIetfTransport,
+  answerDraft14Setup,
+  connectIetfTransport,
+  type IetfHandshake,
+  selectSetupVersion,
+} from "../ietf/handshake.ts";
+import { IetfSession } from "../ietf/session.ts";
+import { IetfProtocol, IetfVersion, ietfVersionForProtocol, isIetfVersion } from "../ietf/version.ts";
 import type { OriginConsumer, OriginProducer } from "../model/origin.ts";
 import type { BidiStream, TransportCloseInfo, TransportSession, TransportStats } from "../transport.ts";
 import { utf8 } from "../wire/bytes.ts";
@@ -63,8 +74,10 @@ export interface SessionOptions {
   readonly logFields?: Readonly<Record<string, unknown>>;
   /** Called when the last byte of a frame is handed to this session's connection. */
   readonly onFrameSent?: (event: FrameSentEvent) => void;
-  /** Called when a lite-04 peer sends GOAWAY (client role). */
+  /** Called when a lite-04 or moq-transport server sends GOAWAY (client role). */
   readonly onGoaway?: (uri: string) => void;
+  /** moq-transport (IETF drafts 14 to 17) negotiation and limits; see `src/ietf/`. */
+  readonly ietf?: IetfOptions;
 }
 
 /** Byte and subscription counters of a session. */
@@ -79,25 +92,33 @@ export interface SessionStats extends TransportStats {
 
 const IMPLEMENTATION = "lvqr-moq-lite";
 
-/** One moq-lite session. Create it with {@link MoqSession.accept} or {@link MoqSession.connect}. */
+/** What the handshake settled: the version, and the session stream (lite-01/02) or the moq-transport state. */
+interface Established {
+  readonly version: Version | IetfVersion;
+  readonly sessionStream?: { stream: BidiStream; reader: StreamReader };
+  readonly ietf?: IetfHandshake;
+}
+
+/**
+ * One moq-lite session, or one moq-transport session mapped onto the same model. Create it with
+ * {@link MoqSession.accept} or {@link MoqSession.connect}.
+ */
 export class MoqSession {
   readonly transport: TransportSession;
-  /** The negotiated moq-lite version. */
-  readonly version: Version;
+  /** The negotiated version: a moq-lite version, or a moq-transport draft ({@link IetfVersion}). */
+  readonly version: Version | IetfVersion;
   readonly #logger: MoqLogger;
   readonly #publisher: SessionPublisher;
   readonly #subscriber: SessionSubscriber;
   readonly #ctx: SessionContext;
+  /** The moq-transport engine, when a draft was negotiated (the lite halves then stay idle). */
+  readonly #ietf: IetfSession | undefined;
   readonly #closed: Promise<TransportCloseInfo>;
   readonly #onGoaway: ((uri: string) => void) | undefined;
   #closing = false;
 
-  private constructor(
-    transport: TransportSession,
-    version: Version,
-    sessionStream: { stream: BidiStream; reader: StreamReader } | undefined,
-    options: SessionOptions,
-  ) {
+  private constructor(transport: TransportSession, established: Established, options: SessionOptions) {
+    const { version, sessionStream } = established;
     this.transport = transport;
     this.version = version;
     this.#logger = options.logger ?? silentLogger;
@@ -107,7 +128,7 @@ export class MoqSession {
     const session = this;
     this.#ctx = {
       transport,
-      version,
+      version: isIetfVersion(version) ? Version.Lite02 : version,
       limits,
       logger: this.#logger,
       logFields,
@@ -117,12 +138,35 @@ export class MoqSession {
         return session.#closing;
       },
     };
-    this.#subscriber = new SessionSubscriber(this.#ctx, options.receive);
-    this.#publisher = new SessionPublisher(this.#ctx, options.serve, (path) =>
+    this.#subscriber = new SessionSubscriber(this.#ctx, established.ietf ? undefined : options.receive);
+    this.#publisher = new SessionPublisher(this.#ctx, established.ietf ? undefined : options.serve, (path) =>
       this.#subscriber.imported(path),
     );
+    if (established.ietf && isIetfVersion(version)) {
+      const ietfCtx: IetfContext = {
+        transport,
+        version,
+        role: transport.role,
+        limits,
+        logger: this.#logger,
+        logFields,
+        onFrameSent: options.onFrameSent,
+        fail: (error) => session.#fail(error),
+        get closing() {
+          return session.#closing;
+        },
+      };
+      this.#ietf = new IetfSession(ietfCtx, {
+        handshake: established.ietf,
+        serve: options.serve,
+        receive: options.receive,
+        announceInterest: options.receive ? (options.announceInterest ?? [""]) : [],
+        onGoaway: options.onGoaway,
+      });
+    }
     this.#closed = transport.closed.then((info) => {
       this.#closing = true;
+      this.#ietf?.close();
       this.#publisher.close();
       this.#subscriber.close();
       const violation: boolean = isViolation(info.error);
@@ -145,6 +189,7 @@ export class MoqSession {
       return info;
     });
 
+    if (this.#ietf) return;
     if (sessionStream) void this.#runSessionStream(sessionStream.stream, sessionStream.reader);
     void this.#acceptBidis();
     void this.#acceptUnis();
@@ -161,7 +206,11 @@ export class MoqSession {
     return MoqSession.#establish(transport, options, limits, async () => {
       const fixed = versionForProtocol(transport.protocol);
       if (fixed !== undefined) return { version: fixed, sessionStream: undefined };
-      if (!usesSetup(transport.protocol)) {
+      const ietf = options.ietf?.enabled === false ? undefined : ietfVersionForProtocol(transport.protocol);
+      if (ietf !== undefined && ietf !== IetfVersion.Draft14) {
+        return { version: ietf, ietf: await acceptIetfTransport(transport, ietf, options.ietf) };
+      }
+      if (!usesSetup(transport.protocol) && ietf !== IetfVersion.Draft14) {
         throw new MoqError(
           "MOQ_VERSION",
           `unsupported application protocol ${JSON.stringify(transport.protocol)}`,
@@ -178,7 +227,16 @@ export class MoqSession {
       }
       const length = await reader.u16("CLIENT_SETUP length");
       const setup = decodeClientSetup(await reader.bytes(length, "CLIENT_SETUP"));
-      const version = SETUP_VERSIONS.find((candidate) => setup.versions.includes(candidate));
+      // `moq-00` is draft-14's own protocol: only draft-14 may be selected on it.
+      const version =
+        ietf === IetfVersion.Draft14
+          ? setup.versions.includes(IetfVersion.Draft14)
+            ? IetfVersion.Draft14
+            : undefined
+          : selectSetupVersion(setup.versions, options.ietf);
+      if (version !== undefined && isIetfVersion(version)) {
+        return { version, ietf: answerDraft14Setup(stream, reader, setup, options.ietf) };
+      }
       if (version === undefined) {
         throw new MoqError(
           "MOQ_VERSION",
@@ -197,6 +255,14 @@ export class MoqSession {
     return MoqSession.#establish(transport, options, limits, async () => {
       const fixed = versionForProtocol(transport.protocol);
       if (fixed !== undefined) return { version: fixed, sessionStream: undefined };
+      let ietf = options.ietf?.enabled === false ? undefined : ietfVersionForProtocol(transport.protocol);
+      // On the SETUP path, preferDraft14 makes this client offer draft-14 only.
+      if (ietf === undefined && usesSetup(transport.protocol) && options.ietf?.preferDraft14)
+        ietf = IetfVersion.Draft14;
+      if (ietf !== undefined) {
+        const handshake = await connectIetfTransport(transport, ietf, options.ietf);
+        return { version: handshake.version, ietf: handshake };
+      }
       if (!usesSetup(transport.protocol)) {
         throw new MoqError(
           "MOQ_VERSION",
@@ -233,10 +299,7 @@ export class MoqSession {
     transport: TransportSession,
     options: SessionOptions,
     limits: SessionLimits,
-    setup: () => Promise<{
-      version: Version;
-      sessionStream: { stream: BidiStream; reader: StreamReader } | undefined;
-    }>,
+    setup: () => Promise<Established>,
   ): Promise<MoqSession> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -253,13 +316,13 @@ export class MoqSession {
       );
     });
     try {
-      const { version, sessionStream } = await Promise.race([setup(), timeout, closed]);
-      return new MoqSession(transport, version, sessionStream, options);
+      const established = await Promise.race([setup(), timeout, closed]);
+      return new MoqSession(transport, established, options);
     } catch (err) {
       const error = toMoqError(err);
       const logger = options.logger ?? silentLogger;
       logger.warn({ ...options.logFields, code: error.code, err: error.message }, "moq session setup failed");
-      transport.close(error.wireCode, error.message, error);
+      transport.close(closeCode(transport, error), error.message, error);
       throw error;
     } finally {
       clearTimeout(timer);
@@ -279,26 +342,38 @@ export class MoqSession {
 
   /** Counters for this session. */
   stats(): SessionStats {
+    const engine = this.#ietf ?? {
+      subscriptionCount: this.#publisher.subscriptionCount,
+      upstreamCount: this.#subscriber.upstreamCount,
+      importedCount: this.#subscriber.importedCount,
+    };
     return {
       ...this.transport.stats(),
-      subscriptions: this.#publisher.subscriptionCount,
-      upstreamSubscriptions: this.#subscriber.upstreamCount,
-      importedBroadcasts: this.#subscriber.importedCount,
+      subscriptions: engine.subscriptionCount,
+      upstreamSubscriptions: engine.upstreamCount,
+      importedBroadcasts: engine.importedCount,
     };
   }
 
   /** The peer's live subscriptions on this session. */
   subscriptions(): Iterable<ServedSubscription> {
-    return this.#publisher.subscriptions();
+    return this.#ietf?.subscriptions() ?? this.#publisher.subscriptions();
   }
 
-  /** Asks a lite-04 client to reconnect to `uri` (GOAWAY). A no-op on other versions. */
+  /**
+   * Asks the client to reconnect to `uri` (GOAWAY): on lite-04 and on moq-transport sessions,
+   * a no-op on other versions.
+   */
   async goaway(uri: string): Promise<void> {
+    if (this.#ietf) {
+      if (!this.#closing) this.#ietf.goaway(uri);
+      return;
+    }
     if (this.version !== Version.Lite04 || this.#closing) return;
     const stream = await this.transport.openBidi();
     stream.send.setPriority(CONTROL_PRIORITY);
     stream.send.write(encodeVarint(StreamType.Goaway));
-    stream.send.write(encodeGoaway({ uri }, this.version));
+    stream.send.write(encodeGoaway({ uri }, this.#ctx.version));
     stream.send.finish();
   }
 
@@ -306,14 +381,19 @@ export class MoqSession {
   close(error?: MoqError): void {
     if (this.#closing) return;
     this.#closing = true;
-    if (error) this.transport.close(error.wireCode, error.message);
+    if (error) this.transport.close(this.#closeCode(error), error.message);
     else this.transport.close(WireErrorCode.Cancel, "");
   }
 
   #fail(error: MoqError): void {
     if (this.#closing) return;
     this.#closing = true;
-    this.transport.close(error.wireCode, error.message, error);
+    this.transport.close(this.#closeCode(error), error.message, error);
+  }
+
+  /** moq-transport sessions close with its termination codes; moq-lite ones with the error's own. */
+  #closeCode(error: MoqError): number {
+    return this.#ietf ? ietfSessionCode(error) : error.wireCode;
   }
 
   #onStreamError(err: unknown, what: string): void {
@@ -331,7 +411,7 @@ export class MoqSession {
       for (;;) {
         const body = await reader.messageOrEnd("SESSION_UPDATE", this.#ctx.limits.maxMessageBytes);
         if (!body) break;
-        decodeSessionUpdate(body, this.version);
+        decodeSessionUpdate(body, this.#ctx.version);
       }
       // The peer closed the session stream: the session is over.
       if (!this.#closing) this.close();
@@ -369,7 +449,7 @@ export class MoqSession {
   async #handleBidi(stream: BidiStream): Promise<void> {
     const reader = new StreamReader(stream.recv, "bidi stream");
     const type = await reader.varint("stream type");
-    const lite03 = !isSetupEra(this.version);
+    const lite03 = !isSetupEra(this.#ctx.version);
     switch (type) {
       case StreamType.Announce:
         return this.#publisher.serveAnnounce(stream, reader);
@@ -385,7 +465,7 @@ export class MoqSession {
         if (this.version === Version.Lite04 && this.transport.role === "client") {
           const goaway = decodeGoaway(
             await reader.message("GOAWAY", this.#ctx.limits.maxMessageBytes),
-            this.version,
+            this.#ctx.version,
           );
           this.#logger.info({ ...this.#ctx.logFields, uri: goaway.uri }, "server sent GOAWAY");
           this.#onGoaway?.(goaway.uri);
@@ -399,4 +479,12 @@ export class MoqSession {
     stream.send.reset(WireErrorCode.UnexpectedStream);
     reader.stop(WireErrorCode.UnexpectedStream);
   }
+}
+
+/** The close code for a setup failure: moq-transport's when the protocol selected a draft. */
+function closeCode(transport: TransportSession, error: MoqError): number {
+  return ietfVersionForProtocol(transport.protocol) !== undefined &&
+    transport.protocol !== IetfProtocol.Draft14
+    ? ietfSessionCode(error)
+    : error.wireCode;
 }

@@ -59,7 +59,7 @@ export function isVersion(code: number): code is Version {
   );
 }
 
-/** Human-readable name, e.g. "moq-lite-02". */
+/** Human-readable name, e.g. "moq-lite-02" (or "moq-transport-14" for the IETF drafts). */
 export function versionName(version: number): string {
   switch (version) {
     case Version.Lite01:
@@ -71,6 +71,7 @@ export function versionName(version: number): string {
     case Version.Lite04:
       return "moq-lite-04";
     default:
+      if (version >= 0xff00000e && version <= 0xff000011) return `moq-transport-${version - 0xff000000}`;
       return `unknown(0x${version.toString(16)})`;
   }
 }
