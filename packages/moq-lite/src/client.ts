@@ -18,6 +18,8 @@ import type { ClientRequest, IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import WebSocket from "ws";
 import { MoqError, toMoqError } from "./error.ts";
+import type { IetfOptions } from "./ietf/context.ts";
+import type { IetfVersion } from "./ietf/version.ts";
 import type { BroadcastConsumer, BroadcastOptions, BroadcastProducer } from "./model/broadcast.ts";
 import { type AnnouncedConsumer, type OriginConsumer, OriginProducer } from "./model/origin.ts";
 import type { Framing } from "./qmux/frame.ts";
@@ -71,8 +73,13 @@ export interface ConnectMoqOptions {
   readonly timeoutMs?: number;
   /** WebSocket ping interval for liveness; 0 disables (the server pings). Default 0. */
   readonly pingIntervalMs?: number;
-  /** Called when a lite-04 server asks this client to move (GOAWAY) to another URI. */
+  /** Called when a lite-04 or moq-transport server asks this client to move (GOAWAY) to another URI. */
   readonly onGoaway?: (uri: string) => void;
+  /**
+   * moq-transport: with `appProtocols: ["moqt-17"]` (or 16, 15) the server's choice decides;
+   * `preferDraft14` makes the SETUP path offer draft-14 only. `enabled: false` refuses the drafts.
+   */
+  readonly ietf?: IetfOptions;
 }
 
 /** A connected client: publish locally, consume what the server announces. */
@@ -103,8 +110,8 @@ export class MoqClient {
     this.transport = transport;
   }
 
-  /** The negotiated moq-lite version. */
-  get version(): Version {
+  /** The negotiated version (a moq-lite version or a moq-transport draft). */
+  get version(): Version | IetfVersion {
     return this.session.version;
   }
 
@@ -354,6 +361,7 @@ export async function connectMoq(url: string | URL, options: ConnectMoqOptions =
       logger: options.logger,
       logFields: { url: String(url) },
       onGoaway: options.onGoaway,
+      ietf: options.ietf,
     });
     return new MoqClient(session, local, remote.consume(), framing, kind);
   } catch (err) {

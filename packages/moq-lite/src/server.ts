@@ -33,6 +33,7 @@ import net, { type AddressInfo, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import WebSocket, { WebSocketServer } from "ws";
 import { authorizationStatus, MoqError, toMoqError, WireErrorCode } from "./error.ts";
+import type { IetfOptions } from "./ietf/context.ts";
 import type { FrameMeta } from "./model/frame.ts";
 import type { OriginProducer } from "./model/origin.ts";
 import { joinPath, normalizePath } from "./path.ts";
@@ -142,6 +143,13 @@ export interface MoqServerOptions {
    * Default `["moq-lite-04", "moq-lite-03"]`; otherwise "moql" or none, and SETUP picks lite-02.
    */
   readonly webTransportProtocols?: readonly string[];
+  /**
+   * moq-transport (IETF drafts 14 to 17). Draft-14 is selected over SETUP when a client offers
+   * no moq-lite version (or always with `preferDraft14`); drafts 15 to 17 when the transport
+   * negotiates `moqt-15/16/17`, which needs them listed in `appProtocols` (WebSocket) or
+   * `webTransportProtocols`. Enabled by default.
+   */
+  readonly ietf?: IetfOptions;
 }
 
 /** WebTransport settings of {@link serveMoq}. */
@@ -613,6 +621,7 @@ export class MoqServer {
       limits: options.sessionLimits,
       logger: this.#logger,
       logFields: { remoteAddress, root, ...logExtra },
+      ietf: options.ietf,
       onFrameSent: onFrameSent
         ? (event) =>
             onFrameSent({
