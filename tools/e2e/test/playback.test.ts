@@ -250,6 +250,17 @@ describe("ffmpeg publishes RTMP; every egress serves it to real players", () => 
     console.log(`[e2e slo] ${JSON.stringify(slo.broadcasts.filter((b) => b.broadcast === BROADCAST))}`);
   });
 
+  // Known bug, kept visible: the MoQ figure counts track subscriptions (a player holds
+  // catalog.json, video and audio), not viewers, so one viewer shows as 2-3 while HLS and DASH
+  // count clients. MoqServer.stats() in @lvqr/moq-lite should count distinct sessions per
+  // broadcast. Remove `.fails` with the fix.
+  it.fails("one MoQ viewer counts as one MoQ subscriber in /api/v1/streams", async () => {
+    const streams =
+      await admin<Array<{ name: string; subscribers_by_protocol: { moq: number } }>>("/api/v1/streams");
+    // Only the @moq/lite viewer of the first test is still connected (subscribed to video and audio).
+    expect(streams.find((s) => s.name === BROADCAST)?.subscribers_by_protocol.moq).toBe(1);
+  });
+
   it("/api/v1/streams and /api/v1/stats show the stream with non-zero bytes", async () => {
     const streams = await admin<Array<Record<string, unknown>>>("/api/v1/streams");
     const stream = streams.find((s) => s.name === BROADCAST);
