@@ -61,3 +61,23 @@ export async function waitUntil(check: () => boolean, timeoutMs = 5000, what = "
     await sleep(10);
   }
 }
+
+/**
+ * Reads `count` groups from `track` with `recvGroup()` (every group, whichever arrives first:
+ * a relay sends newer groups first when several are ready) and returns them by sequence.
+ */
+export async function readAllGroups(
+  track: TrackConsumer,
+  count: number,
+): Promise<Array<[number, Uint8Array[]]>> {
+  const out: Array<[number, Uint8Array[]]> = [];
+  while (out.length < count) {
+    const group = await track.recvGroup();
+    if (!group) break;
+    const frames: Uint8Array[] = [];
+    for (let frame = await group.readFrame(); frame; frame = await group.readFrame())
+      frames.push(new Uint8Array(frame));
+    out.push([group.sequence, frames]);
+  }
+  return out.sort((a, b) => a[0] - b[0]);
+}

@@ -1,6 +1,6 @@
 import { connectMoq } from "@lvqr/moq-lite";
 import { afterEach, describe, expect, it } from "vitest";
-import { patternBytes, readGroups, startRelay } from "./helpers.ts";
+import { patternBytes, readAllGroups, startRelay } from "./helpers.ts";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -24,7 +24,7 @@ describe("relay with our own client on both sides", () => {
       cleanups.push(() => subscriber.close());
       const remote = await subscriber.waitForBroadcast("bbb", { timeoutMs: 5000 });
       const track = remote.subscribeTrack("video");
-      const reading = readGroups(track, 3);
+      const reading = readAllGroups(track, 3);
       await new Promise((r) => setTimeout(r, 100));
       first.writeFrame(patternBytes(700_000, 2));
       first.close();

@@ -17,7 +17,7 @@ import {
   Version,
 } from "@lvqr/moq-lite";
 import { afterEach, describe, expect, it } from "vitest";
-import { patternBytes, readGroups, startRelay } from "./helpers.ts";
+import { patternBytes, readAllGroups, startRelay } from "./helpers.ts";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -86,7 +86,7 @@ describe("WebTransport over HTTP/2", () => {
       const remote = await viewer.waitForBroadcast("cam", { timeoutMs: 5000 });
       const consumer = remote.subscribeTrack("video");
       const sent: Array<[number, Uint8Array[]]> = [];
-      const received = readGroups(consumer, 3);
+      const received = readAllGroups(consumer, 3);
       // Publish once the subscription reached the publisher, then three groups of mixed sizes.
       await new Promise((resolve) => setTimeout(resolve, 200));
       for (let g = 0; g < 3; g++) {
@@ -109,19 +109,7 @@ describe("WebTransport over HTTP/2", () => {
     const video = broadcast.createTrack("video");
     const relayed = await origin.consume().waitForBroadcast("up/big", { timeoutMs: 5000 });
     const consumer = relayed.subscribeTrack("video");
-    // Every group, in arrival order (newer groups may overtake older ones on the wire).
-    const received = (async () => {
-      const out: Array<[number, Uint8Array[]]> = [];
-      while (out.length < 4) {
-        const group = await consumer.recvGroup();
-        if (!group) break;
-        const frames: Uint8Array[] = [];
-        for (let frame = await group.readFrame(); frame; frame = await group.readFrame())
-          frames.push(new Uint8Array(frame));
-        out.push([group.sequence, frames]);
-      }
-      return out.sort((a, b) => a[0] - b[0]);
-    })();
+    const received = readAllGroups(consumer, 4);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const sent: Array<[number, Uint8Array[]]> = [];
     for (let g = 0; g < 4; g++) {

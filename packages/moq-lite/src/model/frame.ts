@@ -34,6 +34,8 @@ class FrameState {
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
 // Gives the consumer classes (and internal helpers) access to the producer's private state.
 let frameStateOf: (producer: FrameProducer) => FrameState;
 
@@ -173,6 +175,20 @@ export class FrameConsumer {
       if (state.done) return undefined;
       await state.notifier.changed();
     }
+  }
+
+  /**
+   * The whole payload if the frame is complete and was written as one chunk (the usual case for
+   * relayed and published frames), without waiting or copying; otherwise undefined and nothing is
+   * consumed (read it with {@link readChunk}).
+   */
+  readyPayload(): Uint8Array | undefined {
+    const state = this.#state;
+    if (!state.done || state.error || this.#chunk !== 0) return undefined;
+    if (state.size === 0) return EMPTY;
+    if (state.chunks.length !== 1) return undefined;
+    this.#chunk = 1;
+    return state.chunks[0]!;
   }
 
   /** The whole frame. Zero-copy when it was written as one chunk. */

@@ -218,6 +218,32 @@ export class GroupConsumer {
     }
   }
 
+  /**
+   * The next frame if one is available now (no wait): a consumer, `null` once the group is
+   * finished, `undefined` when the next frame has not been written yet (await {@link changed}).
+   * Throws like {@link nextFrame}. Lets a relay forward ready frames without a promise each.
+   */
+  tryNextFrame(): FrameConsumer | null | undefined {
+    const state = this.#state;
+    if (this.#next < state.first) {
+      throw new LaggedError(
+        `group ${state.sequence}: frame ${this.#next} was evicted (oldest retained is ${state.first})`,
+      );
+    }
+    const index = this.#next - state.first;
+    if (index < state.frames.length) {
+      this.#next++;
+      return state.frames[index]!.consume();
+    }
+    if (state.error) throw state.error;
+    return state.done ? null : undefined;
+  }
+
+  /** Resolves at the group's next change: a frame appended, or the group finished or aborted. */
+  changed(): Promise<void> {
+    return this.#state.notifier.changed();
+  }
+
   /** The next whole frame's bytes, or undefined when the group is finished. */
   async readFrame(): Promise<Uint8Array | undefined> {
     const frame = await this.nextFrame();

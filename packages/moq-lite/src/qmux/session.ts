@@ -88,13 +88,48 @@ export interface QmuxSessionOptions {
   /** Ping interval for liveness; the session closes when a pong is missing for two intervals. 0 disables. */
   readonly pingIntervalMs?: number;
   /**
-   * The TCP socket under the WebSocket. When given, each scheduler pass is corked, so all the
-   * messages it produces leave in one `writev` instead of one system call per message.
+   * The TCP socket (or HTTP/2 stream) under the WebSocket. When given, each scheduler pass is
+   * corked, so all the messages it produces leave in one `writev` instead of one system call per
+   * message. On the server side, when it is a writable stream, WebSocket frames are written to it
+   * directly (server frames are unmasked): one header buffer plus the shared payload per message.
    */
   readonly rawSocket?: { cork(): void; uncork(): void };
 }
 
 const WS_OPEN = 1;
+
+/** What the server side writes WebSocket frames to: a net.Socket or an HTTP/2 stream. */
+interface WireWritable {
+  write(chunk: Uint8Array): boolean;
+  readonly writableLength: number;
+  on(event: "drain", listener: () => void): unknown;
+}
+
+/** Room reserved in front of a message for its WebSocket header (2, 4 or 10 bytes). */
+const WS_HEADER_MAX = 10;
+
+/**
+ * Writes an unmasked, final, binary WebSocket frame header for a `payloadLength`-byte message
+ * just before `buf[WS_HEADER_MAX]` and returns the view that starts at the header.
+ */
+function withWebSocketHeader(buf: Buffer, payloadLength: number): Buffer {
+  let start: number;
+  if (payloadLength < 126) {
+    start = WS_HEADER_MAX - 2;
+    buf[start + 1] = payloadLength;
+  } else if (payloadLength < 65536) {
+    start = WS_HEADER_MAX - 4;
+    buf[start + 1] = 126;
+    buf.writeUInt16BE(payloadLength, start + 2);
+  } else {
+    start = 0;
+    buf[1] = 127;
+    buf.writeUInt32BE(Math.floor(payloadLength / 2 ** 32), 2);
+    buf.writeUInt32BE(payloadLength >>> 0, 6);
+  }
+  buf[start] = 0x82; // FIN + binary
+  return buf.subarray(start);
+}
 
 /** Payload parts at least this large are sent by reference instead of being copied. */
 const ZERO_COPY_MIN_BYTES = 1024;
@@ -414,6 +449,8 @@ export class QmuxSession implements TransportSession {
   readonly streamHighWater: number;
   readonly #socket: WebSocket;
   readonly #rawSocket: { cork(): void; uncork(): void } | undefined;
+  /** The writable under the WebSocket, when this side writes WebSocket frames itself. */
+  readonly #wire: WireWritable | undefined;
   readonly #limits: QmuxLimits;
   readonly #qmux: boolean;
   readonly #streams: Map<number, StreamEntry> = new Map();
@@ -451,6 +488,14 @@ export class QmuxSession implements TransportSession {
   constructor(socket: WebSocket, options: QmuxSessionOptions) {
     this.#socket = socket;
     this.#rawSocket = options.rawSocket;
+    const raw = options.rawSocket as Partial<WireWritable> | undefined;
+    this.#wire =
+      options.role === "server" && typeof raw?.write === "function" && typeof raw.writableLength === "number"
+        ? (raw as WireWritable)
+        : undefined;
+    this.#wire?.on("drain", () => {
+      if (this.#ready.size > 0) this.#schedulePump();
+    });
     this.role = options.role;
     this.protocol = options.protocol ?? "";
     this.framing = options.framing;
@@ -521,7 +566,7 @@ export class QmuxSession implements TransportSession {
     return {
       bytesIn: this.#bytesIn,
       bytesOut: this.#bytesOut,
-      bufferedBytes: this.#queuedBytes + this.#unflushed,
+      bufferedBytes: this.#queuedBytes + this.#pending(),
     };
   }
 
@@ -985,7 +1030,7 @@ export class QmuxSession implements TransportSession {
     const raw = this.#rawSocket;
     raw?.cork();
     try {
-      while (!this.#closedInfo && this.#unflushed < this.#limits.socketHighWater) {
+      while (!this.#closedInfo && this.#pending() < this.#limits.socketHighWater) {
         const stream = this.#pick();
         if (!stream) return;
         this.#transmit(stream);
@@ -1101,14 +1146,25 @@ export class QmuxSession implements TransportSession {
       leadingBytes += parts[leading]!.byteLength;
       leading++;
     }
-    const first = Buffer.allocUnsafe(leadingBytes);
-    let offset = writeStreamFrameHeader(first, this.framing, id, length, fin);
+    // Room in front for a WebSocket header when this side frames messages itself.
+    const room = this.#wire ? WS_HEADER_MAX : 0;
+    const first = Buffer.allocUnsafe(room + leadingBytes);
+    let offset =
+      room + writeStreamFrameHeader(room ? first.subarray(room) : first, this.framing, id, length, fin);
     for (let i = 0; i < leading; i++) {
       first.set(parts[i]!, offset);
       offset += parts[i]!.byteLength;
     }
     const total = headerSize + length;
     this.#bytesOut += total;
+    const wire = this.#wire;
+    if (wire) {
+      // One WebSocket message: our own frame header in front of the QMux header, then the
+      // payload parts by reference. `first` was allocated with room for it below.
+      wire.write(withWebSocketHeader(first, total));
+      for (let i = leading; i < parts.length; i++) wire.write(parts[i]!);
+      return;
+    }
     this.#unflushed += total;
     this.#flushSizes.push(total);
     if (leading === parts.length) {
@@ -1122,9 +1178,21 @@ export class QmuxSession implements TransportSession {
     }
   }
 
+  /** Bytes handed to the socket layer and not yet to the kernel. */
+  #pending(): number {
+    return this.#wire ? this.#wire.writableLength : this.#unflushed;
+  }
+
   #socketSend(frame: Uint8Array): void {
     if (this.#socket.readyState !== WS_OPEN) return;
     this.#bytesOut += frame.byteLength;
+    const wire = this.#wire;
+    if (wire) {
+      const header = Buffer.allocUnsafe(WS_HEADER_MAX + frame.byteLength);
+      header.set(frame, WS_HEADER_MAX);
+      wire.write(withWebSocketHeader(header, frame.byteLength));
+      return;
+    }
     this.#unflushed += frame.byteLength;
     this.#flushSizes.push(frame.byteLength);
     this.#socket.send(frame, { binary: true }, this.#onFlushed);

@@ -330,13 +330,23 @@ export class SessionPublisher {
     const ctx = this.#ctx;
     const stream = send.stream;
     stream.setPriority(sub.priority, sub.order(group.sequence));
-    const stop = stream.stopped.then(() => undefined);
+    let stop: Promise<undefined> | undefined;
     try {
       stream.write(encodeGroupStreamHeader({ subscribeId: sub.id, sequence: group.sequence }));
+      // Frames already in the group go out synchronously; the subscription waits (one promise)
+      // only when it has caught up with the producer or its stream is over its high-water mark.
       for (;;) {
-        const frame = await Promise.race([group.nextFrame(), stop]);
-        if (!frame || stream.closed) break;
-        await this.#sendFrame(sub, frame, stream);
+        const frame = group.tryNextFrame();
+        if (frame === null || stream.closed) break;
+        if (frame === undefined) {
+          stop ??= stream.stopped.then(() => undefined);
+          await Promise.race([group.changed(), stop]);
+          if (stream.closed) break;
+          continue;
+        }
+        const payload = frame.readyPayload();
+        if (payload === undefined) await this.#sendFrame(sub, frame, stream);
+        else if (!this.#sendWholeFrame(sub, frame, payload, stream)) await stream.drained();
         if (stream.closed) break;
       }
       if (!stream.closed) stream.finish();
@@ -360,6 +370,33 @@ export class SessionPublisher {
     }
   }
 
+  /** Queues a complete frame (size prefix and the shared payload); false when the stream is over its high-water mark. */
+  #sendWholeFrame(sub: Subscription, frame: FrameConsumer, payload: Uint8Array, stream: SendStream): boolean {
+    const ctx = this.#ctx;
+    const onFrameSent = ctx.onFrameSent;
+    const size = payload.byteLength;
+    const notify = onFrameSent
+      ? () => onFrameSent({ broadcast: sub.broadcast, track: sub.track, bytes: size, meta: frame.meta })
+      : undefined;
+    let ok = stream.write(encodeFrameHeader(size), size === 0 ? notify : undefined);
+    if (size > 0) ok = stream.write(payload, notify);
+    this.#enforceBudget(sub);
+    return ok;
+  }
+
+  #enforceBudget(sub: Subscription): void {
+    const ctx = this.#ctx;
+    if (
+      sub.bufferedBytes > ctx.limits.subscriberBudgetBytes &&
+      sub.dropStaleGroups(WireErrorCode.Dropped) > 0
+    ) {
+      ctx.logger.debug(
+        { ...ctx.logFields, broadcast: sub.broadcast, track: sub.track },
+        "subscriber over its send budget: skipped to the newest group",
+      );
+    }
+  }
+
   async #sendFrame(sub: Subscription, frame: FrameConsumer, stream: SendStream): Promise<void> {
     const ctx = this.#ctx;
     const size = frame.size;
@@ -378,15 +415,7 @@ export class SessionPublisher {
       if (chunk === undefined || stream.closed) return;
       written += chunk.byteLength;
       ok = stream.write(chunk, written === size ? notify : undefined);
-      if (
-        sub.bufferedBytes > ctx.limits.subscriberBudgetBytes &&
-        sub.dropStaleGroups(WireErrorCode.Dropped) > 0
-      ) {
-        ctx.logger.debug(
-          { ...ctx.logFields, broadcast: sub.broadcast, track: sub.track },
-          "subscriber over its send budget: skipped to the newest group",
-        );
-      }
+      this.#enforceBudget(sub);
     }
   }
 
