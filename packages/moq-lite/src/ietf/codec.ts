@@ -37,7 +37,7 @@ const lenientUtf8 = new TextDecoder("utf-8");
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A position in a track: group and object. */
-export interface Location {
+export interface IetfLocation {
   readonly group: number;
   readonly object: number;
 }
@@ -103,7 +103,7 @@ export class IetfReader {
   }
 
   /** A Location: group and object varints. */
-  location(field: string): Location {
+  location(field: string): IetfLocation {
     const group = this.varint(`${field} group`);
     const object = this.varint(`${field} object`);
     return { group, object };

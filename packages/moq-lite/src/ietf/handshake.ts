@@ -22,7 +22,7 @@ import { SETUP_VERSIONS, type Version } from "../wire/version.ts";
 import { DEFAULT_IETF_MAX_REQUESTS, type IetfOptions } from "./context.ts";
 import type { IetfControlStreams } from "./control.ts";
 import { IetfProtocolError, IetfSessionCode } from "./errors.ts";
-import { DataStreamType, readStreamVarint } from "./objects.ts";
+import { IetfStreamType, readStreamVarint } from "./objects.ts";
 import { RequestIdFlow } from "./request-ids.ts";
 import {
   decodeIetfClientSetup,
@@ -31,9 +31,9 @@ import {
   encodeIetfClientSetup,
   encodeIetfServerSetup,
   encodeIetfSetup,
+  IetfSetupMessageType,
   implementationOption,
   maxRequestIdOption,
-  SetupMessageType,
   setupOptions,
 } from "./setup.ts";
 import { IetfVersion } from "./version.ts";
@@ -117,7 +117,7 @@ export async function acceptIetfTransport(
   if (!stream) throw new MoqError("MOQ_CLOSED", "connection closed before CLIENT_SETUP");
   const reader = new StreamReader(stream.recv, "control stream");
   const type = await reader.varint("message type");
-  if (type !== SetupMessageType.ClientSetup) {
+  if (type !== IetfSetupMessageType.ClientSetup) {
     throw new ProtocolViolationError(
       `the first stream must carry CLIENT_SETUP (0x20), got type 0x${type.toString(16)}`,
     );
@@ -159,7 +159,7 @@ export async function connectIetfTransport(
   );
   const reader = new StreamReader(stream.recv, "control stream");
   const type = await reader.varint("message type");
-  if (type !== SetupMessageType.ServerSetup) {
+  if (type !== IetfSetupMessageType.ServerSetup) {
     throw new ProtocolViolationError(`expected SERVER_SETUP (0x21), got type 0x${type.toString(16)}`);
   }
   const length = await reader.u16("SERVER_SETUP length");
@@ -193,7 +193,7 @@ async function exchangeSetup17(
   if (!recv) throw new MoqError("MOQ_CLOSED", "connection closed before SETUP");
   const setupRecv = new StreamReader(recv, "control stream");
   const type = await readStreamVarint(setupRecv, version, "stream type");
-  if (type !== DataStreamType.Setup) {
+  if (type !== IetfStreamType.Setup) {
     throw new IetfProtocolError(
       IetfSessionCode.ProtocolViolation,
       `the peer's first unidirectional stream must carry SETUP (0x2F00), got type 0x${type.toString(16)}`,

@@ -16,15 +16,15 @@ import { utf8 } from "../wire/bytes.ts";
 import {
   encodeControlMessage,
   encodeNamespace,
+  type IetfLocation,
   IetfReader,
   type IetfSink,
-  type Location,
   readKeyValuePairs,
   writeNamespace,
   writeReason,
 } from "./codec.ts";
 import {
-  GroupOrder,
+  IetfGroupOrder,
   type MessageParameters,
   type ParameterLayout,
   readFilter,
@@ -36,7 +36,7 @@ import {
 import { type IetfVersion, isDraft14, usesNamespaceKeys, IetfVersion as Versions } from "./version.ts";
 
 /** Control message types. Some numbers mean different messages in different drafts. */
-export const MessageType: {
+export const IetfMessageType: {
   readonly RequestUpdate: 0x02;
   readonly Subscribe: 0x03;
   readonly SubscribeOk: 0x04;
@@ -138,7 +138,7 @@ export interface SubscribeOkMessage {
   readonly expires: number;
   readonly groupOrder: number;
   /** The largest object published so far, if any. */
-  readonly largest?: Location;
+  readonly largest?: IetfLocation;
 }
 
 /** REQUEST_ERROR, or in draft-14 the error message of the request kind. */
@@ -173,7 +173,7 @@ export interface RequestUpdateMessage {
   readonly existingRequestId?: number;
   readonly requiredRequestIdDelta?: number;
   /** draft-14 fields. */
-  readonly start?: Location;
+  readonly start?: IetfLocation;
   /** draft-14: end group + 1, 0 = open ended. */
   readonly endGroupPlusOne?: number;
   readonly priority?: number;
@@ -262,8 +262,8 @@ export interface FetchMessage {
         readonly type: 1;
         readonly namespace: readonly string[];
         readonly track: string;
-        readonly start: Location;
-        readonly end: Location;
+        readonly start: IetfLocation;
+        readonly end: IetfLocation;
       }
     | { readonly type: 2 | 3; readonly joiningRequestId: number; readonly joiningStart: number };
 }
@@ -275,7 +275,7 @@ export interface FetchOkMessage {
   /** draft-14 field. */
   readonly groupOrder: number;
   readonly endOfTrack: boolean;
-  readonly end: Location;
+  readonly end: IetfLocation;
 }
 
 /** FETCH_CANCEL (drafts 14 to 16). */
@@ -293,7 +293,7 @@ export interface PublishMessage {
   readonly track: string;
   readonly trackAlias: number;
   readonly groupOrder: number;
-  readonly largest?: Location;
+  readonly largest?: IetfLocation;
   readonly forward: boolean;
 }
 
@@ -342,15 +342,15 @@ export type IetfMessage =
   | RequestsBlockedMessage;
 
 /** Longest GOAWAY URI. */
-export const MAX_GOAWAY_URI_BYTES = 8192;
+export const MAX_IETF_GOAWAY_URI_BYTES = 8192;
 
 const DRAFT14_ERROR_TYPES: Readonly<Record<RequestKind, number | undefined>> = {
-  subscribe: MessageType.RequestError,
-  publish_namespace: MessageType.Namespace,
-  subscribe_namespace: MessageType.SubscribeNamespaceError,
-  fetch: MessageType.FetchError,
-  track_status: MessageType.PublishBlocked,
-  publish: MessageType.PublishError,
+  subscribe: IetfMessageType.RequestError,
+  publish_namespace: IetfMessageType.Namespace,
+  subscribe_namespace: IetfMessageType.SubscribeNamespaceError,
+  fetch: IetfMessageType.FetchError,
+  track_status: IetfMessageType.PublishBlocked,
+  publish: IetfMessageType.PublishError,
   request_update: undefined,
 };
 
@@ -359,60 +359,60 @@ export function messageTypeOf(msg: IetfMessage, version: IetfVersion): number {
   const d14 = isDraft14(version);
   switch (msg.kind) {
     case "subscribe":
-      return MessageType.Subscribe;
+      return IetfMessageType.Subscribe;
     case "track_status":
-      return MessageType.TrackStatus;
+      return IetfMessageType.TrackStatus;
     case "subscribe_ok":
-      return MessageType.SubscribeOk;
+      return IetfMessageType.SubscribeOk;
     case "track_status_ok":
-      return MessageType.NamespaceDone;
+      return IetfMessageType.NamespaceDone;
     case "request_error": {
-      if (!d14) return MessageType.RequestError;
+      if (!d14) return IetfMessageType.RequestError;
       const type = msg.answers === undefined ? undefined : DRAFT14_ERROR_TYPES[msg.answers];
       if (type === undefined) throw new RangeError(`draft-14 has no error message for ${msg.answers}`);
       return type;
     }
     case "request_ok":
-      if (!d14) return MessageType.RequestOk;
-      if (msg.answers === "publish_namespace") return MessageType.RequestOk;
-      if (msg.answers === "subscribe_namespace") return MessageType.SubscribeNamespaceOk;
+      if (!d14) return IetfMessageType.RequestOk;
+      if (msg.answers === "publish_namespace") return IetfMessageType.RequestOk;
+      if (msg.answers === "subscribe_namespace") return IetfMessageType.SubscribeNamespaceOk;
       throw new RangeError(`draft-14 has no OK message for ${msg.answers}`);
     case "request_update":
-      return MessageType.RequestUpdate;
+      return IetfMessageType.RequestUpdate;
     case "unsubscribe":
-      return MessageType.Unsubscribe;
+      return IetfMessageType.Unsubscribe;
     case "publish_done":
-      return MessageType.PublishDone;
+      return IetfMessageType.PublishDone;
     case "publish_namespace":
-      return MessageType.PublishNamespace;
+      return IetfMessageType.PublishNamespace;
     case "publish_namespace_done":
-      return MessageType.PublishNamespaceDone;
+      return IetfMessageType.PublishNamespaceDone;
     case "publish_namespace_cancel":
-      return MessageType.PublishNamespaceCancel;
+      return IetfMessageType.PublishNamespaceCancel;
     case "namespace":
-      return MessageType.Namespace;
+      return IetfMessageType.Namespace;
     case "namespace_done":
-      return MessageType.NamespaceDone;
+      return IetfMessageType.NamespaceDone;
     case "publish_blocked":
-      return MessageType.PublishBlocked;
+      return IetfMessageType.PublishBlocked;
     case "subscribe_namespace":
-      return MessageType.SubscribeNamespace;
+      return IetfMessageType.SubscribeNamespace;
     case "unsubscribe_namespace":
-      return MessageType.UnsubscribeNamespace;
+      return IetfMessageType.UnsubscribeNamespace;
     case "fetch":
-      return MessageType.Fetch;
+      return IetfMessageType.Fetch;
     case "fetch_ok":
-      return MessageType.FetchOk;
+      return IetfMessageType.FetchOk;
     case "fetch_cancel":
-      return MessageType.FetchCancel;
+      return IetfMessageType.FetchCancel;
     case "publish":
-      return MessageType.Publish;
+      return IetfMessageType.Publish;
     case "goaway":
-      return MessageType.Goaway;
+      return IetfMessageType.Goaway;
     case "max_request_id":
-      return MessageType.MaxRequestId;
+      return IetfMessageType.MaxRequestId;
     case "requests_blocked":
-      return MessageType.RequestsBlocked;
+      return IetfMessageType.RequestsBlocked;
   }
 }
 
@@ -450,7 +450,7 @@ function subscribeParameters(msg: SubscribeMessage): MessageParameters {
   const params: MessageParameters = {
     subscriberPriority: msg.priority,
     forward: msg.forward,
-    ...(msg.groupOrder !== GroupOrder.Publisher ? { groupOrder: msg.groupOrder } : {}),
+    ...(msg.groupOrder !== IetfGroupOrder.Publisher ? { groupOrder: msg.groupOrder } : {}),
     ...(msg.filter ? { filter: msg.filter } : {}),
   };
   return params;
@@ -595,7 +595,7 @@ function writeBody(sink: IetfSink, msg: IetfMessage, version: IetfVersion, encod
           sink,
           {
             subscriberPriority: msg.priority,
-            ...(msg.groupOrder !== GroupOrder.Publisher ? { groupOrder: msg.groupOrder } : {}),
+            ...(msg.groupOrder !== IetfGroupOrder.Publisher ? { groupOrder: msg.groupOrder } : {}),
           },
           version,
         );
@@ -709,8 +709,8 @@ function encodedStrings(msg: IetfMessage): Encoded {
         : {};
     case "goaway": {
       const uri = utf8(msg.uri);
-      if (uri.byteLength > MAX_GOAWAY_URI_BYTES)
-        throw new RangeError(`GOAWAY URI is longer than ${MAX_GOAWAY_URI_BYTES} bytes`);
+      if (uri.byteLength > MAX_IETF_GOAWAY_URI_BYTES)
+        throw new RangeError(`GOAWAY URI is longer than ${MAX_IETF_GOAWAY_URI_BYTES} bytes`);
       return { text: uri };
     }
     default:
@@ -770,7 +770,7 @@ function decodeSubscribe(
     namespace,
     track,
     priority: params.subscriberPriority ?? 128,
-    groupOrder: params.groupOrder ?? GroupOrder.Publisher,
+    groupOrder: params.groupOrder ?? IetfGroupOrder.Publisher,
     forward: params.forward ?? true,
     ...(params.filter ? { filter: params.filter } : {}),
   };
@@ -801,7 +801,7 @@ function decodeSubscribeOk(
     ...(requestId !== undefined ? { requestId } : {}),
     trackAlias,
     expires: params.expires ?? 0,
-    groupOrder: params.groupOrder ?? GroupOrder.Publisher,
+    groupOrder: params.groupOrder ?? IetfGroupOrder.Publisher,
     ...(params.largest ? { largest: params.largest } : {}),
   };
 }
@@ -910,7 +910,7 @@ function decodeFetch(r: IetfReader, layout: ParameterLayout): FetchMessage {
   const version = r.version;
   const header = readRequestHeader(r, version);
   let priority = 128;
-  let groupOrder: number = GroupOrder.Publisher;
+  let groupOrder: number = IetfGroupOrder.Publisher;
   if (isDraft14(version)) {
     priority = r.u8("subscriber priority");
     groupOrder = r.u8("group order");
@@ -935,7 +935,7 @@ function decodeFetch(r: IetfReader, layout: ParameterLayout): FetchMessage {
   const params = readMessageParameters(r, "FETCH", layout);
   if (!isDraft14(version)) {
     priority = params.subscriberPriority ?? 128;
-    groupOrder = params.groupOrder ?? GroupOrder.Publisher;
+    groupOrder = params.groupOrder ?? IetfGroupOrder.Publisher;
   }
   return { kind: "fetch", ...header, priority, groupOrder, fetch };
 }
@@ -943,7 +943,7 @@ function decodeFetch(r: IetfReader, layout: ParameterLayout): FetchMessage {
 function decodeFetchOk(r: IetfReader, layout: ParameterLayout): FetchOkMessage {
   const version = r.version;
   const requestId = readResponseId(r, version);
-  let groupOrder: number = GroupOrder.Publisher;
+  let groupOrder: number = IetfGroupOrder.Publisher;
   if (isDraft14(version)) groupOrder = r.u8("group order");
   const endOfTrack = r.bool("end of track");
   const end = r.location("end location");
@@ -982,7 +982,7 @@ function decodePublish(r: IetfReader, layout: ParameterLayout): PublishMessage {
     namespace,
     track,
     trackAlias,
-    groupOrder: params.groupOrder ?? GroupOrder.Descending,
+    groupOrder: params.groupOrder ?? IetfGroupOrder.Descending,
     forward: params.forward ?? true,
     ...(params.largest ? { largest: params.largest } : {}),
   };
@@ -993,46 +993,46 @@ function decodeBody(type: number, r: IetfReader, layout: ParameterLayout): IetfM
   const d14 = isDraft14(version);
   const nsKeys = usesNamespaceKeys(version);
   switch (type) {
-    case MessageType.RequestUpdate:
+    case IetfMessageType.RequestUpdate:
       return decodeRequestUpdate(r, layout);
-    case MessageType.Subscribe:
+    case IetfMessageType.Subscribe:
       return decodeSubscribe(r, "subscribe", layout);
-    case MessageType.SubscribeOk:
+    case IetfMessageType.SubscribeOk:
       return decodeSubscribeOk(r, "subscribe_ok", layout);
-    case MessageType.RequestError:
+    case IetfMessageType.RequestError:
       // The request kind of a draft-15+ REQUEST_ERROR is known only to whoever sent the request.
       return decodeRequestError(r, d14 ? "subscribe" : undefined);
-    case MessageType.PublishNamespace:
+    case IetfMessageType.PublishNamespace:
       return decodePublishNamespace(r, layout);
-    case MessageType.RequestOk:
+    case IetfMessageType.RequestOk:
       return decodeRequestOk(r, d14 ? "publish_namespace" : undefined, layout);
-    case MessageType.Namespace:
+    case IetfMessageType.Namespace:
       if (d14) return decodeRequestError(r, "publish_namespace");
       if (version === Versions.Draft15) break;
       return { kind: "namespace", suffix: r.namespace("track namespace suffix") };
-    case MessageType.PublishNamespaceDone:
+    case IetfMessageType.PublishNamespaceDone:
       if (!upTo16(version)) break;
       return nsKeys
         ? { kind: "publish_namespace_done", namespace: r.namespace() }
         : { kind: "publish_namespace_done", requestId: r.varint("request id") };
-    case MessageType.Unsubscribe:
+    case IetfMessageType.Unsubscribe:
       if (!upTo16(version)) break;
       return { kind: "unsubscribe", requestId: r.varint("request id") };
-    case MessageType.PublishDone:
+    case IetfMessageType.PublishDone:
       return decodePublishDone(r);
-    case MessageType.PublishNamespaceCancel: {
+    case IetfMessageType.PublishNamespaceCancel: {
       if (!upTo16(version)) break;
       const key = nsKeys ? { namespace: r.namespace() } : { requestId: r.varint("request id") };
       const code = r.varint("error code");
       return { kind: "publish_namespace_cancel", ...key, code, reason: r.reason() };
     }
-    case MessageType.TrackStatus:
+    case IetfMessageType.TrackStatus:
       return decodeSubscribe(r, "track_status", layout);
-    case MessageType.NamespaceDone:
+    case IetfMessageType.NamespaceDone:
       if (d14) return decodeSubscribeOk(r, "track_status_ok", layout);
       if (version === Versions.Draft15) break;
       return { kind: "namespace_done", suffix: r.namespace("track namespace suffix") };
-    case MessageType.PublishBlocked:
+    case IetfMessageType.PublishBlocked:
       if (d14) return decodeRequestError(r, "track_status");
       if (!has17(version)) break;
       return {
@@ -1040,41 +1040,41 @@ function decodeBody(type: number, r: IetfReader, layout: ParameterLayout): IetfM
         suffix: r.namespace("track namespace suffix"),
         track: r.string("track name", 4096),
       };
-    case MessageType.Goaway: {
-      const uri = r.string("new session uri", MAX_GOAWAY_URI_BYTES);
+    case IetfMessageType.Goaway: {
+      const uri = r.string("new session uri", MAX_IETF_GOAWAY_URI_BYTES);
       const timeoutMs = has17(version) ? r.varint("timeout") : 0;
       return { kind: "goaway", uri, timeoutMs };
     }
-    case MessageType.SubscribeNamespace:
+    case IetfMessageType.SubscribeNamespace:
       return decodeSubscribeNamespace(r, layout);
-    case MessageType.SubscribeNamespaceOk:
+    case IetfMessageType.SubscribeNamespaceOk:
       if (!d14) break;
       return decodeRequestOk(r, "subscribe_namespace", layout);
-    case MessageType.SubscribeNamespaceError:
+    case IetfMessageType.SubscribeNamespaceError:
       if (!d14) break;
       return decodeRequestError(r, "subscribe_namespace");
-    case MessageType.UnsubscribeNamespace:
+    case IetfMessageType.UnsubscribeNamespace:
       if (!nsKeys) break;
       return { kind: "unsubscribe_namespace", requestId: r.varint("request id") };
-    case MessageType.MaxRequestId:
+    case IetfMessageType.MaxRequestId:
       if (!upTo16(version)) break;
       return { kind: "max_request_id", maxRequestId: r.varint("maximum request id") };
-    case MessageType.Fetch:
+    case IetfMessageType.Fetch:
       return decodeFetch(r, layout);
-    case MessageType.FetchCancel:
+    case IetfMessageType.FetchCancel:
       if (!upTo16(version)) break;
       return { kind: "fetch_cancel", requestId: r.varint("request id") };
-    case MessageType.FetchOk:
+    case IetfMessageType.FetchOk:
       return decodeFetchOk(r, layout);
-    case MessageType.FetchError:
+    case IetfMessageType.FetchError:
       if (!d14) break;
       return decodeRequestError(r, "fetch");
-    case MessageType.RequestsBlocked:
+    case IetfMessageType.RequestsBlocked:
       if (!upTo16(version)) break;
       return { kind: "requests_blocked", maxRequestId: r.varint("maximum request id") };
-    case MessageType.Publish:
+    case IetfMessageType.Publish:
       return decodePublish(r, layout);
-    case MessageType.PublishError:
+    case IetfMessageType.PublishError:
       if (!d14) break;
       return decodeRequestError(r, "publish");
   }
@@ -1085,34 +1085,34 @@ function decodeBody(type: number, r: IetfReader, layout: ParameterLayout): IetfM
 }
 
 const NAMES: Readonly<Record<number, string>> = {
-  [MessageType.RequestUpdate]: "REQUEST_UPDATE",
-  [MessageType.Subscribe]: "SUBSCRIBE",
-  [MessageType.SubscribeOk]: "SUBSCRIBE_OK",
-  [MessageType.RequestError]: "REQUEST_ERROR",
-  [MessageType.PublishNamespace]: "PUBLISH_NAMESPACE",
-  [MessageType.RequestOk]: "REQUEST_OK",
-  [MessageType.Namespace]: "NAMESPACE",
-  [MessageType.PublishNamespaceDone]: "PUBLISH_NAMESPACE_DONE",
-  [MessageType.Unsubscribe]: "UNSUBSCRIBE",
-  [MessageType.PublishDone]: "PUBLISH_DONE",
-  [MessageType.PublishNamespaceCancel]: "PUBLISH_NAMESPACE_CANCEL",
-  [MessageType.TrackStatus]: "TRACK_STATUS",
-  [MessageType.NamespaceDone]: "NAMESPACE_DONE",
-  [MessageType.PublishBlocked]: "PUBLISH_BLOCKED",
-  [MessageType.Goaway]: "GOAWAY",
-  [MessageType.SubscribeNamespace]: "SUBSCRIBE_NAMESPACE",
-  [MessageType.SubscribeNamespaceOk]: "SUBSCRIBE_NAMESPACE_OK",
-  [MessageType.SubscribeNamespaceError]: "SUBSCRIBE_NAMESPACE_ERROR",
-  [MessageType.UnsubscribeNamespace]: "UNSUBSCRIBE_NAMESPACE",
-  [MessageType.MaxRequestId]: "MAX_REQUEST_ID",
-  [MessageType.Fetch]: "FETCH",
-  [MessageType.FetchCancel]: "FETCH_CANCEL",
-  [MessageType.FetchOk]: "FETCH_OK",
-  [MessageType.FetchError]: "FETCH_ERROR",
-  [MessageType.RequestsBlocked]: "REQUESTS_BLOCKED",
-  [MessageType.Publish]: "PUBLISH",
-  [MessageType.PublishOk]: "PUBLISH_OK",
-  [MessageType.PublishError]: "PUBLISH_ERROR",
+  [IetfMessageType.RequestUpdate]: "REQUEST_UPDATE",
+  [IetfMessageType.Subscribe]: "SUBSCRIBE",
+  [IetfMessageType.SubscribeOk]: "SUBSCRIBE_OK",
+  [IetfMessageType.RequestError]: "REQUEST_ERROR",
+  [IetfMessageType.PublishNamespace]: "PUBLISH_NAMESPACE",
+  [IetfMessageType.RequestOk]: "REQUEST_OK",
+  [IetfMessageType.Namespace]: "NAMESPACE",
+  [IetfMessageType.PublishNamespaceDone]: "PUBLISH_NAMESPACE_DONE",
+  [IetfMessageType.Unsubscribe]: "UNSUBSCRIBE",
+  [IetfMessageType.PublishDone]: "PUBLISH_DONE",
+  [IetfMessageType.PublishNamespaceCancel]: "PUBLISH_NAMESPACE_CANCEL",
+  [IetfMessageType.TrackStatus]: "TRACK_STATUS",
+  [IetfMessageType.NamespaceDone]: "NAMESPACE_DONE",
+  [IetfMessageType.PublishBlocked]: "PUBLISH_BLOCKED",
+  [IetfMessageType.Goaway]: "GOAWAY",
+  [IetfMessageType.SubscribeNamespace]: "SUBSCRIBE_NAMESPACE",
+  [IetfMessageType.SubscribeNamespaceOk]: "SUBSCRIBE_NAMESPACE_OK",
+  [IetfMessageType.SubscribeNamespaceError]: "SUBSCRIBE_NAMESPACE_ERROR",
+  [IetfMessageType.UnsubscribeNamespace]: "UNSUBSCRIBE_NAMESPACE",
+  [IetfMessageType.MaxRequestId]: "MAX_REQUEST_ID",
+  [IetfMessageType.Fetch]: "FETCH",
+  [IetfMessageType.FetchCancel]: "FETCH_CANCEL",
+  [IetfMessageType.FetchOk]: "FETCH_OK",
+  [IetfMessageType.FetchError]: "FETCH_ERROR",
+  [IetfMessageType.RequestsBlocked]: "REQUESTS_BLOCKED",
+  [IetfMessageType.Publish]: "PUBLISH",
+  [IetfMessageType.PublishOk]: "PUBLISH_OK",
+  [IetfMessageType.PublishError]: "PUBLISH_ERROR",
 };
 
 /** A readable name for a message type (for logs and error messages). */

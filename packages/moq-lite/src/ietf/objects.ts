@@ -14,7 +14,7 @@ import { encodeFields } from "./codec.ts";
 import { type IetfVersion, usesLeadingOnes, IetfVersion as Versions } from "./version.ts";
 
 /** Unidirectional stream types other than SUBGROUP_HEADER. */
-export const DataStreamType: { readonly FetchHeader: 0x05; readonly Setup: 0x2f00 } = {
+export const IetfStreamType: { readonly FetchHeader: 0x05; readonly Setup: 0x2f00 } = {
   FetchHeader: 0x05,
   Setup: 0x2f00,
 };
@@ -23,7 +23,7 @@ export const DataStreamType: { readonly FetchHeader: 0x05; readonly Setup: 0x2f0
 export const SUBGROUP_TYPE_SENT = 0x18;
 
 /** Object status values that can stand in for a payload. */
-export const ObjectStatus: {
+export const IetfObjectStatus: {
   readonly Normal: 0x0;
   readonly DoesNotExist: 0x1;
   readonly EndOfGroup: 0x3;
@@ -107,11 +107,11 @@ export function encodeSubgroupHeader(
 export function encodeObjectHeader(size: number, version: IetfVersion): Uint8Array {
   return encodeFields(version, (sink) => {
     sink.varint(0).varint(size);
-    if (size === 0) sink.varint(ObjectStatus.Normal);
+    if (size === 0) sink.varint(IetfObjectStatus.Normal);
   });
 }
 
 /** A FETCH_HEADER stream start (type included). */
 export function encodeFetchHeader(requestId: number, version: IetfVersion): Uint8Array {
-  return encodeFields(version, (sink) => sink.varint(DataStreamType.FetchHeader).varint(requestId));
+  return encodeFields(version, (sink) => sink.varint(IetfStreamType.FetchHeader).varint(requestId));
 }

@@ -12,10 +12,10 @@
 import { ProtocolViolationError } from "../error.ts";
 import {
   encodeFields,
+  type IetfLocation,
   IetfReader,
   type IetfSink,
   type KeyValuePairs,
-  type Location,
   MAX_KEY_VALUE_BYTES,
   MAX_KEY_VALUE_PAIRS,
   readKeyValuePairs,
@@ -24,7 +24,7 @@ import {
 import { type IetfVersion, IetfVersion as Versions } from "./version.ts";
 
 /** Message Parameter types. */
-export const MessageParameter: {
+export const IetfMessageParameter: {
   readonly DeliveryTimeout: 0x02;
   readonly AuthorizationToken: 0x03;
   /** MAX_CACHE_DURATION in drafts 14 to 16, RENDEZVOUS_TIMEOUT in draft-17 (a varint either way). */
@@ -35,7 +35,7 @@ export const MessageParameter: {
   readonly Forward: 0x10;
   readonly SubscriberPriority: 0x20;
   readonly SubscriptionFilter: 0x21;
-  readonly GroupOrder: 0x22;
+  readonly IetfGroupOrder: 0x22;
   readonly DynamicGroups: 0x30;
   readonly NewGroupRequest: 0x32;
 } = {
@@ -48,13 +48,13 @@ export const MessageParameter: {
   Forward: 0x10,
   SubscriberPriority: 0x20,
   SubscriptionFilter: 0x21,
-  GroupOrder: 0x22,
+  IetfGroupOrder: 0x22,
   DynamicGroups: 0x30,
   NewGroupRequest: 0x32,
 };
 
 /** Subscription filter types. */
-export const FilterType: {
+export const SubscriptionFilterType: {
   readonly NextGroupStart: 0x1;
   readonly LargestObject: 0x2;
   readonly AbsoluteStart: 0x3;
@@ -62,17 +62,17 @@ export const FilterType: {
 } = { NextGroupStart: 0x1, LargestObject: 0x2, AbsoluteStart: 0x3, AbsoluteRange: 0x4 };
 
 /** One of the subscription filter types. */
-export type FilterType = (typeof FilterType)[keyof typeof FilterType];
+export type SubscriptionFilterType = (typeof SubscriptionFilterType)[keyof typeof SubscriptionFilterType];
 
 /** Which objects a subscription wants. `endGroup` is always absolute here (draft-17 sends a delta). */
 export interface SubscriptionFilter {
-  readonly type: FilterType;
-  readonly start?: Location;
+  readonly type: SubscriptionFilterType;
+  readonly start?: IetfLocation;
   readonly endGroup?: number;
 }
 
 /** Group order: 0 = the publisher's choice, 1 = ascending, 2 = descending. */
-export const GroupOrder: { readonly Publisher: 0; readonly Ascending: 1; readonly Descending: 2 } = {
+export const IetfGroupOrder: { readonly Publisher: 0; readonly Ascending: 1; readonly Descending: 2 } = {
   Publisher: 0,
   Ascending: 1,
   Descending: 2,
@@ -83,7 +83,7 @@ export interface MessageParameters {
   readonly deliveryTimeout?: number;
   readonly maxCacheDuration?: number;
   readonly expires?: number;
-  readonly largest?: Location;
+  readonly largest?: IetfLocation;
   readonly publisherPriority?: number;
   readonly forward?: boolean;
   readonly subscriberPriority?: number;
@@ -100,12 +100,12 @@ export type ParameterLayout = "pairs" | "typed";
 export function readFilter(reader: IetfReader, what: string): SubscriptionFilter {
   const type = reader.varint(`${what} filter type`);
   switch (type) {
-    case FilterType.NextGroupStart:
-    case FilterType.LargestObject:
+    case SubscriptionFilterType.NextGroupStart:
+    case SubscriptionFilterType.LargestObject:
       return { type };
-    case FilterType.AbsoluteStart:
+    case SubscriptionFilterType.AbsoluteStart:
       return { type, start: reader.location(`${what} filter start`) };
-    case FilterType.AbsoluteRange: {
+    case SubscriptionFilterType.AbsoluteRange: {
       const start = reader.location(`${what} filter start`);
       const end = reader.varint(`${what} filter end group`);
       const endGroup = reader.version === Versions.Draft17 ? start.group + end : end;
@@ -124,10 +124,13 @@ export function readFilter(reader: IetfReader, what: string): SubscriptionFilter
 /** Writes a Subscription Filter. */
 export function writeFilter(sink: IetfSink, filter: SubscriptionFilter, version: IetfVersion): void {
   sink.varint(filter.type);
-  if (filter.type === FilterType.AbsoluteStart || filter.type === FilterType.AbsoluteRange) {
+  if (
+    filter.type === SubscriptionFilterType.AbsoluteStart ||
+    filter.type === SubscriptionFilterType.AbsoluteRange
+  ) {
     const start = filter.start ?? { group: 0, object: 0 };
     sink.varint(start.group).varint(start.object);
-    if (filter.type === FilterType.AbsoluteRange) {
+    if (filter.type === SubscriptionFilterType.AbsoluteRange) {
       const end = filter.endGroup ?? start.group;
       sink.varint(version === Versions.Draft17 ? end - start.group : end);
     }
@@ -177,39 +180,39 @@ function fromPairs(pairs: KeyValuePairs, what: string, version: IetfVersion): Me
     if (type % 2 === 0) {
       const number = value as bigint;
       switch (type) {
-        case MessageParameter.DeliveryTimeout:
+        case IetfMessageParameter.DeliveryTimeout:
           out.deliveryTimeout = safeNumber(number);
           break;
-        case MessageParameter.MaxCacheDuration:
+        case IetfMessageParameter.MaxCacheDuration:
           out.maxCacheDuration = safeNumber(number);
           break;
-        case MessageParameter.Expires:
+        case IetfMessageParameter.Expires:
           out.expires = safeNumber(number);
           break;
-        case MessageParameter.PublisherPriority:
+        case IetfMessageParameter.PublisherPriority:
           out.publisherPriority = readPriority(number, name);
           break;
-        case MessageParameter.Forward:
+        case IetfMessageParameter.Forward:
           out.forward = readFlag(number, name);
           break;
-        case MessageParameter.SubscriberPriority:
+        case IetfMessageParameter.SubscriberPriority:
           out.subscriberPriority = readPriority(number, name);
           break;
-        case MessageParameter.GroupOrder:
+        case IetfMessageParameter.IetfGroupOrder:
           out.groupOrder = readOrder(number, name);
           break;
-        case MessageParameter.DynamicGroups:
+        case IetfMessageParameter.DynamicGroups:
           out.dynamicGroups = readFlag(number, name);
           break;
-        case MessageParameter.NewGroupRequest:
+        case IetfMessageParameter.NewGroupRequest:
           out.newGroupRequest = safeNumber(number);
           break;
       }
     } else {
       const bytes = value as Uint8Array;
-      if (type === MessageParameter.LargestObject) {
+      if (type === IetfMessageParameter.LargestObject) {
         out.largest = nested(bytes, name, version, (reader) => reader.location(name));
-      } else if (type === MessageParameter.SubscriptionFilter) {
+      } else if (type === IetfMessageParameter.SubscriptionFilter) {
         out.filter = nested(bytes, name, version, (reader) => readFilter(reader, name));
       }
     }
@@ -217,7 +220,7 @@ function fromPairs(pairs: KeyValuePairs, what: string, version: IetfVersion): Me
   return out;
 }
 
-const repeatable = (type: number): boolean => type === MessageParameter.AuthorizationToken;
+const repeatable = (type: number): boolean => type === IetfMessageParameter.AuthorizationToken;
 
 /** Reads the draft-17 typed layout: every type must be known, since unknown values cannot be skipped. */
 function readTyped(reader: IetfReader, what: string, count: number): MessageParameters {
@@ -230,19 +233,19 @@ function readTyped(reader: IetfReader, what: string, count: number): MessagePara
       throw new ProtocolViolationError(`${what}: parameter 0x${type.toString(16)} appears twice`);
     }
     switch (type) {
-      case MessageParameter.DeliveryTimeout:
-      case MessageParameter.MaxCacheDuration:
-      case MessageParameter.Expires:
-      case MessageParameter.NewGroupRequest:
+      case IetfMessageParameter.DeliveryTimeout:
+      case IetfMessageParameter.MaxCacheDuration:
+      case IetfMessageParameter.Expires:
+      case IetfMessageParameter.NewGroupRequest:
         pairs.set(type, reader.varintBig(name));
         break;
-      case MessageParameter.PublisherPriority:
-      case MessageParameter.Forward:
-      case MessageParameter.SubscriberPriority:
-      case MessageParameter.GroupOrder:
+      case IetfMessageParameter.PublisherPriority:
+      case IetfMessageParameter.Forward:
+      case IetfMessageParameter.SubscriberPriority:
+      case IetfMessageParameter.IetfGroupOrder:
         pairs.set(type, BigInt(reader.u8(name)));
         break;
-      case MessageParameter.LargestObject: {
+      case IetfMessageParameter.LargestObject: {
         const location = reader.location(name);
         // Re-encoded so the pairs interpretation below reads it like the other layout.
         pairs.set(
@@ -251,8 +254,8 @@ function readTyped(reader: IetfReader, what: string, count: number): MessagePara
         );
         break;
       }
-      case MessageParameter.AuthorizationToken:
-      case MessageParameter.SubscriptionFilter:
+      case IetfMessageParameter.AuthorizationToken:
+      case IetfMessageParameter.SubscriptionFilter:
         pairs.set(type, reader.lengthPrefixed(name, MAX_KEY_VALUE_BYTES));
         break;
       default:
@@ -284,26 +287,26 @@ export function writeMessageParameters(
   const put = (type: number, value: number | boolean | undefined) => {
     if (value !== undefined) pairs.set(type, BigInt(typeof value === "boolean" ? (value ? 1 : 0) : value));
   };
-  put(MessageParameter.DeliveryTimeout, params.deliveryTimeout);
-  put(MessageParameter.MaxCacheDuration, params.maxCacheDuration);
-  put(MessageParameter.Expires, params.expires);
-  put(MessageParameter.PublisherPriority, params.publisherPriority);
-  put(MessageParameter.Forward, params.forward);
-  put(MessageParameter.SubscriberPriority, params.subscriberPriority);
-  put(MessageParameter.GroupOrder, params.groupOrder);
-  put(MessageParameter.DynamicGroups, params.dynamicGroups);
-  put(MessageParameter.NewGroupRequest, params.newGroupRequest);
+  put(IetfMessageParameter.DeliveryTimeout, params.deliveryTimeout);
+  put(IetfMessageParameter.MaxCacheDuration, params.maxCacheDuration);
+  put(IetfMessageParameter.Expires, params.expires);
+  put(IetfMessageParameter.PublisherPriority, params.publisherPriority);
+  put(IetfMessageParameter.Forward, params.forward);
+  put(IetfMessageParameter.SubscriberPriority, params.subscriberPriority);
+  put(IetfMessageParameter.IetfGroupOrder, params.groupOrder);
+  put(IetfMessageParameter.DynamicGroups, params.dynamicGroups);
+  put(IetfMessageParameter.NewGroupRequest, params.newGroupRequest);
   if (params.largest) {
     const { group, object } = params.largest;
     pairs.set(
-      MessageParameter.LargestObject,
+      IetfMessageParameter.LargestObject,
       encodeFields(version, (sink) => sink.varint(group).varint(object)),
     );
   }
   if (params.filter) {
     const filter = params.filter;
     pairs.set(
-      MessageParameter.SubscriptionFilter,
+      IetfMessageParameter.SubscriptionFilter,
       encodeFields(version, (sink) => writeFilter(sink, filter, version)),
     );
   }

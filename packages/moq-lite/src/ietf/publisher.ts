@@ -44,7 +44,7 @@ import type {
 } from "./messages.ts";
 import { litePriority, namespacePath, pathFields } from "./namespace.ts";
 import { encodeFetchHeader, encodeObjectHeader, encodeSubgroupHeader } from "./objects.ts";
-import { FilterType, GroupOrder } from "./parameters.ts";
+import { IetfGroupOrder, SubscriptionFilterType } from "./parameters.ts";
 import { IetfVersion, isDraft14, usesNamespaceKeys } from "./version.ts";
 
 /** Publisher priority written in subgroup headers: the drafts' default. */
@@ -77,15 +77,18 @@ class Subscription implements ServedSubscription {
     this.broadcast = path;
     this.track = msg.track;
     this.priority = litePriority(msg.priority);
-    this.ordered = msg.groupOrder === GroupOrder.Ascending;
+    this.ordered = msg.groupOrder === IetfGroupOrder.Ascending;
     this.forward = msg.forward;
     this.applyFilter(msg.filter);
   }
 
   applyFilter(filter: SubscribeMessage["filter"]): void {
-    if (filter?.type === FilterType.AbsoluteStart || filter?.type === FilterType.AbsoluteRange) {
+    if (
+      filter?.type === SubscriptionFilterType.AbsoluteStart ||
+      filter?.type === SubscriptionFilterType.AbsoluteRange
+    ) {
       this.startGroup = filter.start?.group;
-      this.endGroup = filter.type === FilterType.AbsoluteRange ? filter.endGroup : undefined;
+      this.endGroup = filter.type === SubscriptionFilterType.AbsoluteRange ? filter.endGroup : undefined;
     }
   }
 
@@ -228,7 +231,7 @@ export class IetfPublisher {
       ...this.#responseId(sub.link),
       trackAlias: sub.link.requestId,
       expires: 0,
-      groupOrder: sub.ordered ? GroupOrder.Ascending : GroupOrder.Descending,
+      groupOrder: sub.ordered ? IetfGroupOrder.Ascending : IetfGroupOrder.Descending,
     });
     ctx.logger.debug(
       { ...ctx.logFields, id: sub.link.requestId, broadcast: sub.broadcast, track: sub.track },
@@ -439,7 +442,7 @@ export class IetfPublisher {
           requestId: link.requestId,
           trackAlias: 0,
           expires: 0,
-          groupOrder: GroupOrder.Descending,
+          groupOrder: IetfGroupOrder.Descending,
         });
       } else {
         link.send({ kind: "request_ok", answers: "track_status", ...this.#responseId(link), parameters: {} });
@@ -491,7 +494,7 @@ export class IetfPublisher {
     link.send({
       kind: "fetch_ok",
       ...this.#responseId(link),
-      groupOrder: GroupOrder.Descending,
+      groupOrder: IetfGroupOrder.Descending,
       endOfTrack: false,
       end: { group, object: 0 },
     });

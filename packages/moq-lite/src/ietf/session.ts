@@ -25,7 +25,7 @@ import {
 import { IetfProtocolError, IetfSessionCode, requestErrorCode } from "./errors.ts";
 import type { IetfHandshake } from "./handshake.ts";
 import type { IetfMessage } from "./messages.ts";
-import { DataStreamType, isSubgroupType, readStreamVarint } from "./objects.ts";
+import { IetfStreamType, isSubgroupType, readStreamVarint } from "./objects.ts";
 import { IetfPublisher } from "./publisher.ts";
 import { IetfSubscriber } from "./subscriber.ts";
 import { IetfVersion } from "./version.ts";
@@ -177,12 +177,12 @@ export class IetfSession {
     const version = this.#ctx.version;
     const type = await readStreamVarint(reader, version, "stream type");
     if (isSubgroupType(type, version)) return this.#subscriber.receiveGroup(reader, type);
-    if (type === DataStreamType.FetchHeader) {
+    if (type === IetfStreamType.FetchHeader) {
       // This side never sends FETCH, so no fetch stream is expected; refuse it without ending the session.
       reader.stop(0);
       return;
     }
-    if (type === DataStreamType.Setup && version === IetfVersion.Draft17) {
+    if (type === IetfStreamType.Setup && version === IetfVersion.Draft17) {
       throw new IetfProtocolError(IetfSessionCode.ProtocolViolation, "a second SETUP stream");
     }
     throw new IetfProtocolError(

@@ -19,7 +19,7 @@ import {
 import { IetfVersion } from "./version.ts";
 
 /** Setup option (Setup Parameter) types; the same numbers in every draft. */
-export const SetupOption: {
+export const IetfSetupOption: {
   readonly Path: 0x01;
   readonly MaxRequestId: 0x02;
   readonly AuthorizationToken: 0x03;
@@ -39,7 +39,7 @@ export const SetupOption: {
 };
 
 /** Message types of the setup messages. */
-export const SetupMessageType: {
+export const IetfSetupMessageType: {
   readonly ClientSetup: 0x20;
   readonly ServerSetup: 0x21;
   readonly Setup: 0x2f00;
@@ -63,7 +63,7 @@ export interface IetfServerSetup {
 
 // Types whose repetition is a violation; everything else may repeat (unknown types, tokens).
 const knownOnce = (type: number): boolean =>
-  type !== SetupOption.AuthorizationToken && type <= SetupOption.Implementation;
+  type !== IetfSetupOption.AuthorizationToken && type <= IetfSetupOption.Implementation;
 
 /** Options a session sends: its implementation name and, for drafts 14 to 16, MAX_REQUEST_ID. */
 export function setupOptions(
@@ -73,9 +73,9 @@ export function setupOptions(
 ): KeyValuePairs {
   const options = new Map<number, bigint | Uint8Array>();
   if (maxRequestId !== undefined && version !== IetfVersion.Draft17) {
-    options.set(SetupOption.MaxRequestId, BigInt(maxRequestId));
+    options.set(IetfSetupOption.MaxRequestId, BigInt(maxRequestId));
   }
-  options.set(SetupOption.Implementation, utf8(implementation));
+  options.set(IetfSetupOption.Implementation, utf8(implementation));
   return options;
 }
 
@@ -84,7 +84,7 @@ export function encodeIetfClientSetup(msg: IetfClientSetup, version: IetfVersion
   if (version === IetfVersion.Draft17) throw new RangeError("draft-17 uses SETUP (0x2F00), not CLIENT_SETUP");
   if (version === IetfVersion.Draft14)
     return encodeClientSetup({ versions: msg.versions, parameters: msg.options });
-  return encodeControlMessage(SetupMessageType.ClientSetup, version, (sink) =>
+  return encodeControlMessage(IetfSetupMessageType.ClientSetup, version, (sink) =>
     writeKeyValuePairs(sink, version, msg.options),
   );
 }
@@ -109,7 +109,7 @@ export function encodeIetfServerSetup(msg: IetfServerSetup, version: IetfVersion
   if (version === IetfVersion.Draft14) {
     return encodeServerSetup({ version: msg.version ?? IetfVersion.Draft14, parameters: msg.options });
   }
-  return encodeControlMessage(SetupMessageType.ServerSetup, version, (sink) =>
+  return encodeControlMessage(IetfSetupMessageType.ServerSetup, version, (sink) =>
     writeKeyValuePairs(sink, version, msg.options),
   );
 }
@@ -130,7 +130,7 @@ export function decodeIetfServerSetup(body: Uint8Array, version: IetfVersion): I
 
 /** Draft-17 SETUP with its type (0x2F00, a leading-ones varint) and u16 length. */
 export function encodeIetfSetup(options: KeyValuePairs): Uint8Array {
-  return encodeControlMessage(SetupMessageType.Setup, IetfVersion.Draft17, (sink) =>
+  return encodeControlMessage(IetfSetupMessageType.Setup, IetfVersion.Draft17, (sink) =>
     writeKeyValuePairs(sink, IetfVersion.Draft17, options, false),
   );
 }
@@ -145,13 +145,13 @@ export function decodeIetfSetup(body: Uint8Array): KeyValuePairs {
 
 /** The peer's MAX_REQUEST_ID option (0 when absent: it accepts no requests until it sends MAX_REQUEST_ID). */
 export function maxRequestIdOption(options: KeyValuePairs): number {
-  const value = options.get(SetupOption.MaxRequestId);
+  const value = options.get(IetfSetupOption.MaxRequestId);
   if (typeof value !== "bigint") return 0;
   return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
 }
 
 /** The peer's implementation name, if it sent one. */
 export function implementationOption(options: KeyValuePairs): string | undefined {
-  const value = options.get(SetupOption.Implementation);
+  const value = options.get(IetfSetupOption.Implementation);
   return value instanceof Uint8Array ? new TextDecoder().decode(value) : undefined;
 }

@@ -29,8 +29,8 @@ import {
 } from "./errors.ts";
 import type { IetfMessage, PublishNamespaceMessage } from "./messages.ts";
 import { namespacePath, pathFields, wirePriority } from "./namespace.ts";
-import { ObjectStatus, readStreamVarint, readSubgroupHeader } from "./objects.ts";
-import { FilterType, GroupOrder } from "./parameters.ts";
+import { IetfObjectStatus, readStreamVarint, readSubgroupHeader } from "./objects.ts";
+import { IetfGroupOrder, SubscriptionFilterType } from "./parameters.ts";
 import { IetfVersion, isDraft14 } from "./version.ts";
 
 /** How long a subgroup stream may wait for the SUBSCRIBE_OK that names its Track Alias. */
@@ -349,9 +349,9 @@ export class IetfSubscriber {
           namespace: pathFields(broadcast),
           track: request.name,
           priority: wirePriority(request.priority, version),
-          groupOrder: GroupOrder.Descending,
+          groupOrder: IetfGroupOrder.Descending,
           forward: true,
-          filter: { type: FilterType.LargestObject },
+          filter: { type: SubscriptionFilterType.LargestObject },
         };
       }, handler);
     } catch (err) {
@@ -531,12 +531,12 @@ export class IetfSubscriber {
         );
         if (size === 0) {
           const status = await readStreamVarint(reader, version, "object status");
-          if (status === ObjectStatus.Normal) {
+          if (status === IetfObjectStatus.Normal) {
             group.writeFrame(new Uint8Array(0));
             continue;
           }
-          if (status === ObjectStatus.DoesNotExist && isDraft14(version)) continue;
-          if (status === ObjectStatus.EndOfGroup || status === ObjectStatus.EndOfTrack) break;
+          if (status === IetfObjectStatus.DoesNotExist && isDraft14(version)) continue;
+          if (status === IetfObjectStatus.EndOfGroup || status === IetfObjectStatus.EndOfTrack) break;
           throw new IetfProtocolError(
             IetfSessionCode.ProtocolViolation,
             `object status ${status} is not defined`,
