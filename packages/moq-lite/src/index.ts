@@ -21,12 +21,22 @@
  * On the network, {@link serveMoq} (or {@link MoqServer} mounted on an HTTP server) relays an
  * origin to moq-lite clients over WebSocket (QMux `qmux-00` or the legacy `webtransport`
  * framing), and {@link connectMoq} is a Node client. Both run {@link MoqSession}, which speaks
- * lite-01/02 (SETUP) and lite-03/04 over any {@link TransportSession}; the message codecs are
- * exported for tools and tests.
+ * lite-01/02 (SETUP) and lite-03/04 over any {@link TransportSession}, and the IETF
+ * moq-transport drafts 14 to 17 mapped onto the same model (draft-14 by SETUP, 15 to 17 by
+ * application protocol); the message codecs of both are exported for tools and tests.
  */
 
 export * from "./client.ts";
 export * from "./error.ts";
+export * from "./ietf/codec.ts";
+export type { IetfOptions } from "./ietf/context.ts";
+export * from "./ietf/errors.ts";
+export * from "./ietf/messages.ts";
+export * from "./ietf/namespace.ts";
+export * from "./ietf/objects.ts";
+export * from "./ietf/parameters.ts";
+export * from "./ietf/setup.ts";
+export * from "./ietf/version.ts";
 export * from "./model/broadcast.ts";
 export * from "./model/frame.ts";
 export * from "./model/group.ts";
