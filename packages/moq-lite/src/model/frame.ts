@@ -191,6 +191,18 @@ export class FrameConsumer {
     return state.chunks[0]!;
   }
 
+  /**
+   * The next chunk if one is available now (no wait): the chunk, `null` once every byte has been
+   * read, `undefined` when the next chunk has not been written yet (await {@link readChunk}).
+   * Throws the abort error.
+   */
+  tryReadChunk(): Uint8Array | null | undefined {
+    const state = this.#state;
+    if (this.#chunk < state.chunks.length) return state.chunks[this.#chunk++];
+    if (state.error) throw state.error;
+    return state.done ? null : undefined;
+  }
+
   /** The whole frame. Zero-copy when it was written as one chunk. */
   async readAll(): Promise<Uint8Array> {
     const state = this.#state;

@@ -411,7 +411,9 @@ export class SessionPublisher {
         await stream.drained();
         if (stream.closed) return;
       }
-      const chunk = await frame.readChunk();
+      // Chunks already written go out without a promise each; wait only when caught up.
+      const ready = frame.tryReadChunk();
+      const chunk = ready === undefined ? await frame.readChunk() : (ready ?? undefined);
       if (chunk === undefined || stream.closed) return;
       written += chunk.byteLength;
       ok = stream.write(chunk, written === size ? notify : undefined);
