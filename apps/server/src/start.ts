@@ -295,7 +295,13 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
 
     // --- Admin API ---------------------------------------------------------------------------
     const adminApp = Fastify({ logger: false, forceCloseConnections: true });
-    const liveBroadcasts = () => origin.consume().list();
+    // Broadcasts published on this node; on a cluster node, other nodes' broadcasts are announced
+    // here too (for relay-pull) but are not this node's publishers.
+    const liveBroadcasts = () =>
+      origin
+        .consume()
+        .list()
+        .filter((path) => cluster?.isLocal(path) ?? true);
     const subscribersOf = (broadcast: string) => ({
       moq: moq.stats().subscribers.get(broadcast) ?? 0,
       hls: audience.viewers("hls", broadcast),

@@ -262,6 +262,14 @@ describe("LivePlaybackGate", () => {
       status: 200,
       via: "token",
     });
+    // As on MoQ, ?jwt= carries a token too; ?token= wins over it.
+    expect(await gate.check(req(`${playlist}?jwt=viewer`), "hls", "live/demo")).toEqual({
+      status: 200,
+      via: "token",
+    });
+    expect(await gate.check(req(`${playlist}?token=nope&jwt=viewer`), "hls", "live/demo")).toMatchObject({
+      status: 401,
+    });
     // The header wins over the query.
     expect(
       await gate.check(req(`${playlist}?token=viewer`, { authorization: "Bearer nope" }), "hls", "live/demo"),

@@ -1,6 +1,6 @@
 /**
  * The live-playback gate the HLS and DASH routes call before serving anything: a signed URL first,
- * then the viewer's token (`Authorization: Bearer`, else the first non-empty `?token=`) through the
+ * then the viewer's token (`Authorization: Bearer`, else the first non-empty `?token=`, else `?jwt=`, as on MoQ) through the
  * subscribe check. Missing or rejected tokens answer 401; an expired, malformed or wrong signature
  * answers 403.
  */
@@ -65,7 +65,9 @@ export class LivePlaybackGate {
       return { status: 403, reason: signed.reason };
     }
     const token =
-      bearerToken(request.headers.authorization) ?? query.getAll("token").find((value) => value !== "");
+      bearerToken(request.headers.authorization) ??
+      query.getAll("token").find((value) => value !== "") ??
+      query.getAll("jwt").find((value) => value !== "");
     const decision = await this.#auth.checkSubscribe({
       broadcast,
       ...(token === undefined ? {} : { token }),
