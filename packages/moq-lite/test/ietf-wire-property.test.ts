@@ -162,20 +162,18 @@ function message(version: V): fc.Arbitrary<IetfMessage> {
   );
   kinds.push(
     d14
-      ? fc
-          .tuple(u53, u53, location, small, u8, fc.boolean())
-          .map(
-            ([requestId, existingRequestId, start, endGroupPlusOne, priority, forward]) =>
-              ({
-                kind: "request_update",
-                requestId,
-                existingRequestId,
-                start,
-                endGroupPlusOne,
-                priority,
-                forward,
-              }) as IetfMessage,
-          )
+      ? fc.tuple(u53, u53, location, small, u8, fc.boolean()).map(
+          ([requestId, existingRequestId, start, endGroupPlusOne, priority, forward]) =>
+            ({
+              kind: "request_update",
+              requestId,
+              existingRequestId,
+              start,
+              endGroupPlusOne,
+              priority,
+              forward,
+            }) as IetfMessage,
+        )
       : fc
           .tuple(
             version === D17
