@@ -203,6 +203,11 @@ export class FrameConsumer {
     return state.done ? null : undefined;
   }
 
+  /** Calls `callback` once, synchronously, at the frame's next change (a chunk, completion or abort). */
+  onNextChange(callback: () => void): void {
+    this.#state.notifier.onNextChange(callback);
+  }
+
   /** The whole frame. Zero-copy when it was written as one chunk. */
   async readAll(): Promise<Uint8Array> {
     const state = this.#state;

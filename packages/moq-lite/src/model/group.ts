@@ -244,6 +244,11 @@ export class GroupConsumer {
     return this.#state.notifier.changed();
   }
 
+  /** Calls `callback` once, synchronously, at the group's next change. It must not throw. */
+  onNextChange(callback: () => void): void {
+    this.#state.notifier.onNextChange(callback);
+  }
+
   /** The next whole frame's bytes, or undefined when the group is finished. */
   async readFrame(): Promise<Uint8Array | undefined> {
     const frame = await this.nextFrame();

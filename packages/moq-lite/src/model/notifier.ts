@@ -1,6 +1,7 @@
 /**
- * A one-shot wake-up list: consumers await `changed()`, producers call `notify()` after every
- * state change. Each waiter costs one promise, and nothing is retained once notified.
+ * A one-shot wake-up list: consumers await `changed()` (one promise each) or register a callback
+ * with `onNextChange()` (no allocation: a relay's long-lived senders reuse one bound callback);
+ * producers call `notify()` after every state change. Nothing is retained once notified.
  */
 export class ChangeNotifier {
   #waiters: Array<() => void> = [];
@@ -8,6 +9,11 @@ export class ChangeNotifier {
   /** Resolves at the next `notify()`. */
   changed(): Promise<void> {
     return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Calls `callback` (synchronously, inside `notify()`) at the next change. It must not throw. */
+  onNextChange(callback: () => void): void {
+    this.#waiters.push(callback);
   }
 
   /** Wakes every current waiter. */

@@ -87,6 +87,150 @@ class Subscription implements ServedSubscription {
   }
 }
 
+/**
+ * Sends one group on its uni stream: the header, then every frame (size prefix and payload, the
+ * payload shared with every other subscriber). It is a small state machine driven by callbacks
+ * rather than an async loop: frames already in the group go out synchronously, and when caught
+ * up it registers one reused callback with the group (or the frame being received), so a relay
+ * with many subscribers allocates nothing per subscriber while waiting for the next frame.
+ */
+class GroupSender {
+  readonly #ctx: SessionContext;
+  readonly #sub: Subscription;
+  readonly #group: GroupConsumer;
+  readonly #send: GroupSend;
+  /** The frame whose chunks are being sent (received in pieces), if any. */
+  #frame: FrameConsumer | undefined;
+  #frameWritten = 0;
+  #notify: (() => void) | undefined;
+  #waiting = false;
+  #done = false;
+  /** The one callback every wait re-registers. */
+  readonly #wake = (): void => {
+    this.#waiting = false;
+    this.#step();
+  };
+
+  constructor(ctx: SessionContext, sub: Subscription, group: GroupConsumer, send: GroupSend) {
+    this.#ctx = ctx;
+    this.#sub = sub;
+    this.#group = group;
+    this.#send = send;
+  }
+
+  start(): void {
+    const stream = this.#send.stream;
+    void stream.stopped.then(this.#wake);
+    try {
+      stream.write(encodeGroupStreamHeader({ subscribeId: this.#sub.id, sequence: this.#group.sequence }));
+    } catch (err) {
+      this.#fail(err);
+      return;
+    }
+    this.#step();
+  }
+
+  #step(): void {
+    if (this.#done || this.#waiting) return;
+    const stream = this.#send.stream;
+    try {
+      for (;;) {
+        if (stream.closed) return this.#finish(false);
+        const frame = this.#frame;
+        if (frame) {
+          const chunk = frame.tryReadChunk();
+          if (chunk === undefined) return this.#wait((callback) => frame.onNextChange(callback));
+          if (chunk === null) {
+            this.#frame = undefined;
+            continue;
+          }
+          this.#frameWritten += chunk.byteLength;
+          const last = this.#frameWritten === frame.size;
+          const ok = stream.write(chunk, last ? this.#notify : undefined);
+          this.#enforceBudget();
+          if (!ok) return this.#waitDrained();
+          continue;
+        }
+        const next = this.#group.tryNextFrame();
+        if (next === null) return this.#finish(true);
+        if (next === undefined) return this.#wait((callback) => this.#group.onNextChange(callback));
+        const size = next.size;
+        const onFrameSent = this.#ctx.onFrameSent;
+        const sub = this.#sub;
+        const meta = next.meta;
+        this.#notify = onFrameSent
+          ? () => onFrameSent({ broadcast: sub.broadcast, track: sub.track, bytes: size, meta })
+          : undefined;
+        const payload = next.readyPayload();
+        let ok = stream.write(encodeFrameHeader(size), size === 0 ? this.#notify : undefined);
+        if (payload !== undefined) {
+          if (size > 0) ok = stream.write(payload, this.#notify);
+        } else {
+          this.#frame = next;
+          this.#frameWritten = 0;
+        }
+        this.#enforceBudget();
+        if (!ok) return this.#waitDrained();
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  #wait(register: (callback: () => void) => void): void {
+    this.#waiting = true;
+    register(this.#wake);
+  }
+
+  #waitDrained(): void {
+    this.#waiting = true;
+    void this.#send.stream.drained().then(this.#wake);
+  }
+
+  #enforceBudget(): void {
+    const ctx = this.#ctx;
+    const sub = this.#sub;
+    if (
+      sub.bufferedBytes > ctx.limits.subscriberBudgetBytes &&
+      sub.dropStaleGroups(WireErrorCode.Dropped) > 0
+    ) {
+      ctx.logger.debug(
+        { ...ctx.logFields, broadcast: sub.broadcast, track: sub.track },
+        "subscriber over its send budget: skipped to the newest group",
+      );
+    }
+  }
+
+  #finish(complete: boolean): void {
+    if (this.#done) return;
+    this.#done = true;
+    const stream = this.#send.stream;
+    if (complete && !stream.closed) stream.finish();
+    this.#sub.groups.delete(this.#send);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    const ctx = this.#ctx;
+    const error = toMoqError(err);
+    if (!isMoqError(err) || error.code !== "MOQ_CLOSED") {
+      ctx.logger.debug(
+        {
+          ...ctx.logFields,
+          broadcast: this.#sub.broadcast,
+          track: this.#sub.track,
+          group: this.#group.sequence,
+          err: error.message,
+        },
+        "group send aborted",
+      );
+    }
+    this.#send.stream.reset(error instanceof LaggedError ? WireErrorCode.Dropped : error.wireCode);
+    this.#sub.groups.delete(this.#send);
+  }
+}
+
 /** Serves an origin to the peer of one session. */
 export class SessionPublisher {
   readonly #ctx: SessionContext;
@@ -326,99 +470,9 @@ export class SessionPublisher {
     }
   }
 
-  async #sendGroup(sub: Subscription, group: GroupConsumer, send: GroupSend): Promise<void> {
-    const ctx = this.#ctx;
-    const stream = send.stream;
-    stream.setPriority(sub.priority, sub.order(group.sequence));
-    let stop: Promise<undefined> | undefined;
-    try {
-      stream.write(encodeGroupStreamHeader({ subscribeId: sub.id, sequence: group.sequence }));
-      // Frames already in the group go out synchronously; the subscription waits (one promise)
-      // only when it has caught up with the producer or its stream is over its high-water mark.
-      for (;;) {
-        const frame = group.tryNextFrame();
-        if (frame === null || stream.closed) break;
-        if (frame === undefined) {
-          stop ??= stream.stopped.then(() => undefined);
-          await Promise.race([group.changed(), stop]);
-          if (stream.closed) break;
-          continue;
-        }
-        const payload = frame.readyPayload();
-        if (payload === undefined) await this.#sendFrame(sub, frame, stream);
-        else if (!this.#sendWholeFrame(sub, frame, payload, stream)) await stream.drained();
-        if (stream.closed) break;
-      }
-      if (!stream.closed) stream.finish();
-    } catch (err) {
-      const error = toMoqError(err);
-      if (!isMoqError(err) || error.code !== "MOQ_CLOSED") {
-        ctx.logger.debug(
-          {
-            ...ctx.logFields,
-            broadcast: sub.broadcast,
-            track: sub.track,
-            group: group.sequence,
-            err: error.message,
-          },
-          "group send aborted",
-        );
-      }
-      stream.reset(error instanceof LaggedError ? WireErrorCode.Dropped : error.wireCode);
-    } finally {
-      sub.groups.delete(send);
-    }
-  }
-
-  /** Queues a complete frame (size prefix and the shared payload); false when the stream is over its high-water mark. */
-  #sendWholeFrame(sub: Subscription, frame: FrameConsumer, payload: Uint8Array, stream: SendStream): boolean {
-    const ctx = this.#ctx;
-    const onFrameSent = ctx.onFrameSent;
-    const size = payload.byteLength;
-    const notify = onFrameSent
-      ? () => onFrameSent({ broadcast: sub.broadcast, track: sub.track, bytes: size, meta: frame.meta })
-      : undefined;
-    let ok = stream.write(encodeFrameHeader(size), size === 0 ? notify : undefined);
-    if (size > 0) ok = stream.write(payload, notify);
-    this.#enforceBudget(sub);
-    return ok;
-  }
-
-  #enforceBudget(sub: Subscription): void {
-    const ctx = this.#ctx;
-    if (
-      sub.bufferedBytes > ctx.limits.subscriberBudgetBytes &&
-      sub.dropStaleGroups(WireErrorCode.Dropped) > 0
-    ) {
-      ctx.logger.debug(
-        { ...ctx.logFields, broadcast: sub.broadcast, track: sub.track },
-        "subscriber over its send budget: skipped to the newest group",
-      );
-    }
-  }
-
-  async #sendFrame(sub: Subscription, frame: FrameConsumer, stream: SendStream): Promise<void> {
-    const ctx = this.#ctx;
-    const size = frame.size;
-    const onFrameSent = ctx.onFrameSent;
-    const notify = onFrameSent
-      ? () => onFrameSent({ broadcast: sub.broadcast, track: sub.track, bytes: size, meta: frame.meta })
-      : undefined;
-    let ok = stream.write(encodeFrameHeader(size), size === 0 ? notify : undefined);
-    let written = 0;
-    while (written < size) {
-      if (!ok) {
-        await stream.drained();
-        if (stream.closed) return;
-      }
-      // Chunks already written go out without a promise each; wait only when caught up.
-      const ready = frame.tryReadChunk();
-      const chunk = ready === undefined ? await frame.readChunk() : (ready ?? undefined);
-      if (chunk === undefined || stream.closed) return;
-      written += chunk.byteLength;
-      ok = stream.write(chunk, written === size ? notify : undefined);
-      this.#enforceBudget(sub);
-    }
+  #sendGroup(sub: Subscription, group: GroupConsumer, send: GroupSend): void {
+    send.stream.setPriority(sub.priority, sub.order(group.sequence));
+    new GroupSender(this.#ctx, sub, group, send).start();
   }
 
   // ---- probe / fetch ----
