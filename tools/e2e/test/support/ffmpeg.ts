@@ -8,12 +8,12 @@ import { promisify } from "node:util";
 const execFileAsync = promisify(execFile);
 
 /** Throws a message naming the missing package when `tool` is not on PATH; these tests need it. */
-export function requireTool(tool: "ffmpeg" | "ffprobe" | "chromium"): void {
+export function requireTool(tool: "ffmpeg" | "ffprobe"): void {
   try {
     execFileSync(tool, ["-version"], { stdio: "ignore", timeout: 10_000 });
   } catch {
     throw new Error(
-      `${tool} is not installed; the end-to-end tests use the real one (apt-get install ${tool === "ffprobe" ? "ffmpeg" : tool})`,
+      `${tool} is not installed; the end-to-end tests use the real one (apt-get install ffmpeg)`,
     );
   }
 }
@@ -34,8 +34,6 @@ export interface PublishOptions {
   readonly preset?: string;
   /** Stop after this many seconds; default: run until {@link FfmpegPublisher.stop}. */
   readonly durationSeconds?: number;
-  /** Instead of encoding live, loop this pre-encoded FLV/MP4 file with `-c copy`. */
-  readonly loopFile?: string;
 }
 
 /** How ffmpeg ended. */
@@ -109,12 +107,18 @@ export class FfmpegPublisher {
     });
   }
 
-  /** Starts publishing `url` (an `rtmp://` URL, query included) with a live test pattern or a looped file. */
+  /** Starts publishing `url` (an `rtmp://` URL, query included) with a live test pattern. */
   static start(url: string, options: PublishOptions = {}): FfmpegPublisher {
-    const input = options.loopFile
-      ? ["-re", "-stream_loop", "-1", "-i", options.loopFile, "-c", "copy"]
-      : liveSourceArgs(options);
-    const args = ["-hide_banner", "-nostdin", "-loglevel", "warning", ...input, "-f", "flv", url];
+    const args = [
+      "-hide_banner",
+      "-nostdin",
+      "-loglevel",
+      "warning",
+      ...liveSourceArgs(options),
+      "-f",
+      "flv",
+      url,
+    ];
     return new FfmpegPublisher(url, args);
   }
 
@@ -147,22 +151,6 @@ export class FfmpegPublisher {
       clearTimeout(timer);
     }
   }
-}
-
-/** Pre-encodes `seconds` of the test pattern to `file` (FLV), for publishers that only copy. */
-export async function encodeTestClip(
-  file: string,
-  seconds: number,
-  options: PublishOptions = {},
-): Promise<void> {
-  const args = liveSourceArgs({ ...options, durationSeconds: seconds }).filter((arg) => arg !== "-re");
-  await execFileAsync(
-    "ffmpeg",
-    ["-hide_banner", "-nostdin", "-loglevel", "error", "-y", ...args, "-f", "flv", file],
-    {
-      timeout: 120_000,
-    },
-  );
 }
 
 /** A stream as ffprobe reports it. */
