@@ -3,12 +3,12 @@
  * plus 128 kbit/s AAC) and, by default, 200 MoQ viewers, 200 LL-HLS viewers and 50 DASH viewers
  * for 60 s, all on loopback. The server runs alone in its own process (`lvqr serve`, the built
  * `dist/cli.js`) and its CPU time and resident memory are read from /proc once a second;
- * the viewers run in three other processes (one per protocol, see `viewers.ts`) and report what
- * they received, so the figures are only accepted when every viewer was actually served.
+ * the viewers run in other, lower-priority processes (see `viewers.ts` and `PER_PROCESS`) and
+ * report what they received, so the figures are only accepted when every viewer was served.
  *
  * Targets: at most 60 % of one core and 200 MB RSS for the server.
  *
- *   node --conditions=@lvqr/source bench/server.bench.ts            full run (about 90 s)
+ *   node --conditions=@lvqr/source bench/server.bench.ts            full run (about 110 s)
  *   node --conditions=@lvqr/source bench/server.bench.ts --smoke    10 s, 20/20/5 viewers (CI)
  *   ... --seconds 120 --moq 100 --hls 100 --dash 20                 other loads
  *   ... --enforce                                                   exit 1 when a target is missed
