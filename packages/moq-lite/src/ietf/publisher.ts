@@ -509,6 +509,36 @@ export class IetfPublisher {
 
   // ---- SUBSCRIBE_NAMESPACE ----
 
+  /**
+   * Announces every broadcast this side serves with PUBLISH_NAMESPACE, unasked (a client on
+   * drafts 14 and 15, where a relay does not ask: publishers announce themselves).
+   */
+  announceAll(): void {
+    const origin = this.#origin;
+    if (!origin) return;
+    const watcher = origin.announced("");
+    this.#watchers.add(watcher);
+    void (async () => {
+      const active = new Set<string>();
+      try {
+        for (;;) {
+          const next = await watcher.next();
+          if (!next) break;
+          if (next.active) {
+            if (active.has(next.path) || this.#isOwn(next.path, next.broadcast)) continue;
+            active.add(next.path);
+            this.#announcer.add(next.path);
+          } else if (active.delete(next.path)) {
+            this.#announcer.remove(next.path);
+          }
+        }
+      } finally {
+        watcher.close();
+        this.#watchers.delete(watcher);
+      }
+    })().catch((err) => this.#onError(err, "announcements"));
+  }
+
   /** Answers a SUBSCRIBE_NAMESPACE and reports the broadcasts under the prefix until cancelled. */
   serveNamespaces(msg: SubscribeNamespaceMessage, link: RequestLink): RequestHandler {
     const ctx = this.#ctx;

@@ -28,7 +28,7 @@ import type { IetfMessage } from "./messages.ts";
 import { IetfStreamType, isSubgroupType, readStreamVarint } from "./objects.ts";
 import { IetfPublisher } from "./publisher.ts";
 import { IetfSubscriber } from "./subscriber.ts";
-import { IetfVersion } from "./version.ts";
+import { IetfVersion, usesNamespaceKeys } from "./version.ts";
 
 /** What a moq-transport session needs beyond its context. */
 export interface IetfSessionParams {
@@ -68,6 +68,8 @@ export class IetfSession {
     this.#control.start();
     void this.#acceptUnis();
     this.#subscriber.requestNamespaces(params.announceInterest);
+    // Drafts 14 and 15 have no request for a relay to ask a client what it publishes.
+    if (ctx.role === "client" && usesNamespaceKeys(ctx.version)) this.#publisher.announceAll();
   }
 
   /** The peer's live subscriptions. */

@@ -179,13 +179,16 @@ export class IetfSubscriber {
   }
 
   /**
-   * Asks the peer for its broadcasts under each prefix with SUBSCRIBE_NAMESPACE (drafts 16, 17:
-   * the answers arrive on the request's stream). Drafts 14 and 15 answer it with
-   * PUBLISH_NAMESPACE requests, which publishers send unasked anyway, so nothing is asked there.
+   * Asks the peer for its broadcasts under each prefix with SUBSCRIBE_NAMESPACE. In drafts 16 and
+   * 17 the answers arrive on the request's stream. Drafts 14 and 15 answer with PUBLISH_NAMESPACE
+   * requests instead; there only a client asks, since publishing clients announce unasked and
+   * @moq/lite 0.2.2 answers a relay's draft-14/15 SUBSCRIBE_NAMESPACE with messages that only
+   * exist from draft-16.
    */
   requestNamespaces(prefixes: readonly string[]): void {
-    const version = this.#ctx.version;
-    if (!this.#receive || (version !== IetfVersion.Draft16 && version !== IetfVersion.Draft17)) return;
+    const ctx = this.#ctx;
+    const legacy = ctx.version === IetfVersion.Draft14 || ctx.version === IetfVersion.Draft15;
+    if (!this.#receive || (legacy && ctx.role !== "client")) return;
     const normalized = [...new Set(prefixes.map(normalizePath))];
     const covering = normalized.filter(
       (prefix) =>
