@@ -1,0 +1,73 @@
+/**
+ * The relay under test, alone in its process so its CPU and memory are measured by themselves.
+ * Started by `fanout.ts`; reports its port, then answers `stats` requests over IPC with CPU time,
+ * memory and the largest number of bytes any subscription had queued.
+ */
+// Plain JavaScript on the built package: a TypeScript entry would load Node's type stripper
+// (tens of MB of WebAssembly) into the process whose memory is being measured.
+import v8 from "node:v8";
+import { OriginProducer, serveMoq } from "../dist/index.js";
+
+const origin = new OriginProducer();
+const server = await serveMoq({
+  port: 0,
+  host: "127.0.0.1",
+  origin,
+  ...(process.env.BENCH_NO_WEBTRANSPORT ? { webTransport: false } : {}),
+  sessionLimits: { subscriberBudgetBytes: Number(process.env.BENCH_BUDGET_BYTES ?? 4 * 1024 * 1024) },
+});
+
+let peakRss = 0;
+let peakQueued = 0;
+let peakTransportBuffered = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  for (const session of server.sessions) {
+    peakTransportBuffered = Math.max(peakTransportBuffered, session.transport.stats().bufferedBytes);
+    for (const sub of session.subscriptions()) peakQueued = Math.max(peakQueued, sub.bufferedBytes);
+  }
+}, 100);
+
+process.on("message", async (message) => {
+  if (message.type === "reset") {
+    peakRss = process.memoryUsage.rss();
+    peakQueued = 0;
+    peakTransportBuffered = 0;
+    process.send?.({ type: "reset" });
+  } else if (message.type === "stats") {
+    const cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
+    const stats = server.stats();
+    process.send?.({
+      type: "stats",
+      cpuMicros: cpu.user + cpu.system,
+      systemMicros: cpu.system,
+      atMs: performance.now(),
+      rss: memory.rss,
+      peakRss: Math.max(peakRss, memory.rss),
+      heapUsed: memory.heapUsed,
+      heapTotal: memory.heapTotal,
+      spaces: Object.fromEntries(
+        v8
+          .getHeapSpaceStatistics()
+          .map((space) => [
+            space.space_name,
+            [Math.round(space.space_size / 2 ** 20), Math.round(space.space_used_size / 2 ** 20)],
+          ]),
+      ),
+      external: memory.external,
+      arrayBuffers: memory.arrayBuffers,
+      peakQueued,
+      peakTransportBuffered,
+      sessions: stats.sessionsOpen,
+      bytesOut: stats.bytesOut,
+    });
+  } else if (message.type === "snapshot") {
+    const v8 = await import("node:v8");
+    process.send?.({ type: "snapshot", file: v8.writeHeapSnapshot() });
+  } else if (message.type === "close") {
+    clearInterval(sampler);
+    void server.close().then(() => process.exit(0));
+  }
+});
+process.send?.({ type: "ready", port: server.address.port });
