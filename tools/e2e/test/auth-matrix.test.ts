@@ -57,7 +57,10 @@ const cleanups: Array<() => Promise<unknown> | unknown> = [];
 const observed: Record<string, Record<string, Record<string, string | number | null>>> = {};
 
 function record(mode: string, protocol: Protocol, column: Column, outcome: string | number | null): void {
-  ((observed[mode] ??= {})[protocol] ??= {})[column] = outcome;
+  observed[mode] ??= {};
+  const byProtocol = observed[mode];
+  byProtocol[protocol] ??= {};
+  byProtocol[protocol][column] = outcome;
 }
 
 async function jwt(
