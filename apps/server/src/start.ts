@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { adminPlugin, LatencyTracker, LvqrMetrics } from "@lvqr/admin";
 import { type PublishDecision, type PublishSession, RtmpServer } from "@lvqr/ingest-rtmp";
-import { type MoqServer, OriginProducer, serveMoq } from "@lvqr/moq-lite";
+import { MoqAuthorizationError, type MoqServer, OriginProducer, serveMoq } from "@lvqr/moq-lite";
 import { BroadcastPublisher, dashPlugin, EgressHub, hlsPlugin, type PlaybackHooks } from "@lvqr/packager";
 import Fastify, { type FastifyInstance } from "fastify";
 import { type Logger, pino } from "pino";
@@ -143,9 +143,14 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
         const decision = await authorizeMoqSession(provider, { path, token });
         if (!decision.allow) {
           metrics.authFailure("moq");
-          throw new Error(decision.reason);
+          throw new MoqAuthorizationError(decision.status, decision.reason);
         }
-        return { read: decision.read, publish: decision.publish };
+        // The relay closes the session when its credential expires (JWT exp, stream-key expiry).
+        return {
+          read: decision.read,
+          publish: decision.publish,
+          ...(decision.expiresAtMs === undefined ? {} : { expiresAtMs: decision.expiresAtMs }),
+        };
       },
       onFrameSent: (event) => {
         metrics.bytesSent(event.broadcast, "moq", event.bytes);

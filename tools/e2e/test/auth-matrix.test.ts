@@ -228,11 +228,8 @@ describe("JWT mode (--jwt-secret): scopes subscribe < publish < admin", () => {
     }
   });
 
-  // Known bug, kept visible: start() drops the MoQ decision's `expiresAtMs` when it answers the
-  // relay's authorize hook (apps/server/src/start.ts returns only `read` and `publish`), so a
-  // session outlives its token. The fix is to pass `expiresAtMs: decision.expiresAtMs` through;
-  // the relay then closes the session within a second of expiry. Remove `.fails` with the fix.
-  it.fails("a MoQ session is closed when its JWT expires", async () => {
+  // The relay closes a MoQ session within a second of its credential expiring.
+  it("a MoQ session is closed when its JWT expires", async () => {
     const token = await jwt({ scope: "subscribe" }, { expiresIn: 3 });
     const viewer = await LiteViewer.connect(`${server.moqUrl()}?jwt=${token}`);
     cleanups.push(() => viewer.close());
