@@ -6,7 +6,9 @@
  *   per group, starting at the latest group from its first object; groups are sent
  *   concurrently, newer first unless the subscriber asked for ascending order. A subscription
  *   whose queued bytes exceed its budget, or that lags the track cache, has its stale group
- *   streams reset and continues at the newest group. When the track ends, PUBLISH_DONE follows
+ *   streams reset and continues at the newest group. A finished group stream counts against the
+ *   budget until its queued bytes are sent, so a peer that withholds flow-control credit holds
+ *   no more than the budget either. When the track ends, PUBLISH_DONE follows
  *   the last group stream. Absolute filters bound the groups sent.
  * - SUBSCRIBE_NAMESPACE: the broadcasts under the prefix, then changes; as NAMESPACE and
  *   NAMESPACE_DONE on the request's stream (drafts 16, 17), or as PUBLISH_NAMESPACE requests and
@@ -54,6 +56,8 @@ interface GroupSend {
   readonly sequence: number;
   readonly stream: SendStream;
   readonly done: Promise<void>;
+  /** All written and FIN queued; kept while bytes wait for the transport. */
+  finished: boolean;
 }
 
 class Subscription implements ServedSubscription {
@@ -94,7 +98,11 @@ class Subscription implements ServedSubscription {
 
   get bufferedBytes(): number {
     let total = 0;
-    for (const group of this.groups) total += group.stream.bufferedBytes;
+    for (const group of this.groups) {
+      const bytes = group.stream.bufferedBytes;
+      if (group.finished && bytes === 0) this.groups.delete(group);
+      else total += bytes;
+    }
     return total;
   }
 
@@ -109,6 +117,10 @@ class Subscription implements ServedSubscription {
     let dropped = 0;
     for (const group of [...this.groups]) {
       if (group.sequence === newest) continue;
+      if (group.finished && group.stream.bufferedBytes === 0) {
+        this.groups.delete(group);
+        continue;
+      }
       group.stream.reset(code);
       this.groups.delete(group);
       dropped++;
@@ -339,7 +351,7 @@ export class IetfPublisher {
       sub.firstGroup ??= sequence;
       sub.streamsOpened++;
       const { promise, resolve } = Promise.withResolvers<void>();
-      const send: GroupSend = { sequence, stream, done: promise };
+      const send: GroupSend = { sequence, stream, done: promise, finished: false };
       sub.groups.add(send);
       void this.#sendGroup(sub, group, send).finally(resolve);
     }
@@ -363,7 +375,10 @@ export class IetfPublisher {
         await this.#sendFrame(sub, frame, stream);
         if (stream.closed) break;
       }
-      if (!stream.closed) stream.finish();
+      if (!stream.closed) {
+        stream.finish();
+        send.finished = true;
+      }
     } catch (err) {
       const error = toMoqError(err);
       if (!isMoqError(err) || error.code !== "MOQ_CLOSED") {
@@ -382,7 +397,8 @@ export class IetfPublisher {
         error instanceof LaggedError ? tooFarBehindResetCode(ctx.version) : StreamResetCode.InternalError,
       );
     } finally {
-      sub.groups.delete(send);
+      // A finished stream whose bytes are still queued stays for the budget (see bufferedBytes).
+      if (!send.finished || send.stream.bufferedBytes === 0) sub.groups.delete(send);
     }
   }
 
@@ -394,6 +410,8 @@ export class IetfPublisher {
       ? () => onFrameSent({ broadcast: sub.broadcast, track: sub.track, bytes: size, meta: frame.meta })
       : undefined;
     let ok = stream.write(encodeObjectHeader(size, ctx.version), size === 0 ? notify : undefined);
+    // Checked after every write, before waiting for the transport: a stalled peer never drains.
+    this.#enforceBudget(sub);
     let written = 0;
     while (written < size) {
       if (!ok) {
@@ -404,15 +422,21 @@ export class IetfPublisher {
       if (chunk === undefined || stream.closed) return;
       written += chunk.byteLength;
       ok = stream.write(chunk, written === size ? notify : undefined);
-      if (
-        sub.bufferedBytes > ctx.limits.subscriberBudgetBytes &&
-        sub.dropStaleGroups(tooFarBehindResetCode(ctx.version)) > 0
-      ) {
-        ctx.logger.debug(
-          { ...ctx.logFields, broadcast: sub.broadcast, track: sub.track },
-          "subscriber over its send budget: skipped to the newest group",
-        );
-      }
+      this.#enforceBudget(sub);
+    }
+  }
+
+  /** Over its send budget, a subscription skips to its newest group (older streams reset). */
+  #enforceBudget(sub: Subscription): void {
+    const ctx = this.#ctx;
+    if (
+      sub.bufferedBytes > ctx.limits.subscriberBudgetBytes &&
+      sub.dropStaleGroups(tooFarBehindResetCode(ctx.version)) > 0
+    ) {
+      ctx.logger.debug(
+        { ...ctx.logFields, broadcast: sub.broadcast, track: sub.track },
+        "subscriber over its send budget: skipped to the newest group",
+      );
     }
   }
 
