@@ -194,7 +194,11 @@ describe("JWT mode (--jwt-secret): scopes subscribe < publish < admin", () => {
       record("jwt", "rtmp", column, outcome);
       expect(outcome, column).toBe(EXPECTED.jwt.rtmp[column]);
       // Without ?key= the stream name itself is taken as the credential (OBS-style).
-      const reasons = { none: /JWT malformed/, wrong: /JWT signature invalid/, expired: /JWT expired/ };
+      const reasons = {
+        none: /publishing needs a JWT with publish scope/,
+        wrong: /JWT signature invalid/,
+        expired: /JWT expired/,
+      };
       if (column !== "right") await expectFfmpegRefused(url, reasons[column]);
     }
     // A subscribe-scope token is not enough to publish.

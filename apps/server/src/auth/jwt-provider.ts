@@ -114,6 +114,14 @@ export class JwtAuth implements AuthProvider {
     if (target.credential === undefined || target.credential === "") {
       return { allow: false, reason: "publish token missing" };
     }
+    if (target.requested === undefined && target.credential.split(".").length !== 3) {
+      // The RTMP stream name was taken as the credential, but it is not a JWT at all.
+      return {
+        allow: false,
+        reason:
+          "publishing needs a JWT with publish scope: rtmp://host/<app>/<stream>?key=<jwt>, or the JWT as the stream name",
+      };
+    }
     const checked = await this.#require(target.credential, "publish");
     if (!checked.ok) return { allow: false, reason: checked.reason };
     const jwt = checked.token;
