@@ -32,7 +32,7 @@ describe("the README example", () => {
       broadcasts: [],
     };
     while (Date.now() < deadline) {
-      slo = await (await fetch(`${base}/api/v1/slo`, { headers: auth })).json();
+      slo = (await (await fetch(`${base}/api/v1/slo`, { headers: auth })).json()) as typeof slo;
       if (slo.broadcasts.some((e) => e.transport === "hls")) break;
       await new Promise((r) => setTimeout(r, 100));
     }

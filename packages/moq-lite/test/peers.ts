@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * Adapters that drive three moq-lite client stacks through the same publish/subscribe scenario:
  * the official @moq/lite 0.2.2 (qmux 0.0.6), the official @moq/net 0.2.8 (qmux 0.3.3, what

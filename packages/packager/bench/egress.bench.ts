@@ -15,7 +15,9 @@
  *
  *   node --conditions=@lvqr/source bench/egress.bench.ts [--smoke]
  */
+
 import http from "node:http";
+import { performance } from "node:perf_hooks";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { OriginProducer } from "@lvqr/moq-lite";
 import Fastify from "fastify";

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * Real players against a live Origin fed in real time: hls.js (low-latency mode) and dash.js in
  * headless Chromium (Debian's `chromium`, driven by playwright-core). Each plays 20 s; the test

@@ -1,11 +1,14 @@
 /** The provider used when no auth is configured: everything is allowed. */
 
 import type {
+  AdminRequest,
   AuthDecision,
   AuthProvider,
   PublishDecision,
   PublishRequest,
+  SessionGrantRequest,
   SessionGrants,
+  SubscribeRequest,
 } from "./provider.ts";
 import { allowPublish, publishTargetOf } from "./publish-target.ts";
 
@@ -18,15 +21,15 @@ export class NoopAuth implements AuthProvider {
     return allowPublish(target.requested ?? target.fallback, { subject: "anonymous" });
   }
 
-  async checkSubscribe(): Promise<AuthDecision> {
+  async checkSubscribe(_request: SubscribeRequest): Promise<AuthDecision> {
     return { allow: true, subject: "anonymous" };
   }
 
-  async checkAdmin(): Promise<AuthDecision> {
+  async checkAdmin(_request: AdminRequest): Promise<AuthDecision> {
     return { allow: true, subject: "anonymous" };
   }
 
-  async sessionGrants(): Promise<SessionGrants> {
+  async sessionGrants(_request: SessionGrantRequest): Promise<SessionGrants> {
     return { allow: true, read: [""], publish: [""], subject: "anonymous" };
   }
 }

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * hls.js (low-latency mode) in headless Chromium as a test viewer: a tiny local page server hands
  * the browser hls.js and a page that plays a given LL-HLS URL (another origin: the server's

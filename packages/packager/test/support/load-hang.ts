@@ -29,10 +29,17 @@ function registerExtensionlessResolve(): void {
   });
 }
 
+/** The part of the official catalog schema the tests use (its published .d.ts re-exports are extension-less too). */
+export interface HangCatalogModule {
+  readonly RootSchema: {
+    safeParse(value: unknown): { success: boolean; data?: unknown; error?: { issues: unknown } };
+  };
+}
+
 /** `@moq/hang/catalog`: `RootSchema` and friends. */
-export async function loadHangCatalog(): Promise<typeof import("@moq/hang/catalog")> {
+export async function loadHangCatalog(): Promise<HangCatalogModule> {
   registerExtensionlessResolve();
-  return import("@moq/hang/catalog");
+  return (await import("@moq/hang/catalog")) as unknown as HangCatalogModule;
 }
 
 /** `@moq/hang/container`: the `Cmaf` decoder the official player uses. */

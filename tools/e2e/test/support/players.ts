@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * Test pages for the three browser players and a runner that plays one for a while and measures
  * it. Every page keeps `window.stats`: when playback started, how often it stalled (rebuffers),
