@@ -74,6 +74,7 @@ interface RunResult {
   p95: number;
   p99: number;
   peakQueuedKb: number;
+  peakConnectionKb: number;
   slowFrames?: number;
 }
 
@@ -247,6 +248,7 @@ async function run(
     p95: percentile(delays, 95),
     p99: percentile(delays, 99),
     peakQueuedKb: after.peakQueued / 1024,
+    peakConnectionKb: after.peakTransportBuffered / 1024,
     ...(options.slow ? { slowFrames: reports.at(-1)!.frames[0] } : {}),
   };
 
@@ -268,7 +270,7 @@ function print(result: RunResult): void {
       `RSS ${result.rssMb.toFixed(0)} MB (peak ${result.peakRssMb.toFixed(0)}; heap ${result.heapMb.toFixed(0)} used of ${result.heapTotalMb.toFixed(0)}, external ${result.externalMb.toFixed(0)})`,
       `frames ${result.framesDelivered}/${result.framesSent * result.n} (${result.complete}/${result.n} complete)`,
       `delay p50 ${ms(result.p50)} p95 ${ms(result.p95)} p99 ${ms(result.p99)}`,
-      `max queued per subscription ${result.peakQueuedKb.toFixed(0)} KiB`,
+      `max queued per subscription ${result.peakQueuedKb.toFixed(0)} KiB (per connection ${result.peakConnectionKb.toFixed(0)} KiB)`,
       ...(result.slowFrames !== undefined ? [`slow subscriber got ${result.slowFrames} frames`] : []),
     ].join(" | "),
   );
