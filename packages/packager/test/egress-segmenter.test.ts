@@ -202,6 +202,30 @@ describe("Segmenter", () => {
     });
   });
 
+  it("aligned audio that starts a frame before the first video segment absorbs that boundary", () => {
+    const segmenter = new Segmenter({
+      timescale: 48000,
+      targetDurationS: 2,
+      partTargetS: 0.2,
+      splitPartsAtKeyframes: false,
+      alignToBoundaries: true,
+    });
+    // Audio starts at 0; video's first segment starts 30 ms later, then every 2 s.
+    const starts: number[] = [];
+    let next = 0.03;
+    for (let i = 0; i < 400; i++) {
+      const dts = i * 1024;
+      while (next <= dts / 48000 + 0.05) {
+        segmenter.addBoundary(next);
+        next += 2;
+      }
+      if (segmenter.push({ dts, duration: 1024, keyframe: true }).startsSegment) starts.push(dts);
+    }
+    // No one-frame first segment: the next cut is at the second video boundary (2.03 s).
+    expect(starts[0]).toBe(0);
+    expect(Math.abs(starts[1]! / 48000 - 2.03)).toBeLessThanOrEqual(512 / 48000);
+  });
+
   it("aligned audio without boundaries falls back to its own clock", () => {
     const segmenter = new Segmenter({
       timescale: 48000,

@@ -140,7 +140,11 @@ export class Segmenter {
     } else {
       const elapsed = dts - this.#segmentStart;
       if (this.#aligned) {
-        startsSegment = this.#crossesBoundary(dts, duration) || elapsed >= this.#fallbackTicks;
+        // A boundary just after this segment began (audio that started a frame or two before the
+        // first video keyframe) is absorbed rather than cut into a segment of one or two frames,
+        // which some DASH readers cannot move past.
+        const crossed = this.#crossesBoundary(dts, duration);
+        startsSegment = (crossed && elapsed >= this.#targetTicks / 2) || elapsed >= this.#fallbackTicks;
       } else if (keyframe && elapsed >= this.#targetTicks) {
         startsSegment = true;
       }
