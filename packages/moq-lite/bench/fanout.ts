@@ -260,7 +260,11 @@ async function run(
   return result;
 }
 
+/** Runs in which some fast subscriber missed a frame. */
+const incomplete: string[] = [];
+
 function print(result: RunResult): void {
+  if (result.complete !== result.n) incomplete.push(`N=${result.n}: ${result.complete}/${result.n} complete`);
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   console.log(
     [
@@ -314,4 +318,6 @@ if (only) {
     );
   }
 }
-process.exit(0);
+// A delivery failure is a bug, not a performance result: fail the run (CI runs --smoke).
+if (incomplete.length > 0) console.error(`incomplete delivery: ${incomplete.join("; ")}`);
+process.exit(incomplete.length > 0 ? 1 : 0);

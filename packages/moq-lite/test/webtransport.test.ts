@@ -11,13 +11,18 @@ import tls from "node:tls";
 import {
   checkServerCertificateHashRules,
   connectMoq,
+  decodeFrame,
+  encodeClientSetup,
+  encodeStreamFrame,
+  encodeTransportParameters,
   MoqAuthorizationError,
   type MoqClient,
   MoqError,
   Version,
 } from "@lvqr/moq-lite";
 import { afterEach, describe, expect, it } from "vitest";
-import { patternBytes, readAllGroups, startRelay } from "./helpers.ts";
+import { patternBytes, readAllGroups, startRelay, waitUntil } from "./helpers.ts";
+import { CLIENT_DEFAULT_PARAMS } from "./raw-peer.ts";
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -167,5 +172,107 @@ describe("WebTransport over HTTP/2", () => {
     const ok = track(await connectMoq(url("x?token=ok"), { transport: "webtransport" }));
     expect(ok.version).toBe(Version.Lite04);
     expect(server.stats().sessionsOpen).toBe(1);
+  });
+});
+
+/** A masked (client-to-server) binary WebSocket frame. */
+function maskedFrame(payload: Uint8Array): Uint8Array {
+  const mask = Uint8Array.of(1, 2, 3, 4);
+  const header =
+    payload.byteLength < 126
+      ? Uint8Array.of(0x82, 0x80 | payload.byteLength)
+      : Uint8Array.of(0x82, 0x80 | 126, payload.byteLength >> 8, payload.byteLength & 0xff);
+  const out = new Uint8Array(header.byteLength + 4 + payload.byteLength);
+  out.set(header);
+  out.set(mask, header.byteLength);
+  payload.forEach((byte, i) => {
+    out[header.byteLength + 4 + i] = byte ^ mask[i % 4]!;
+  });
+  return out;
+}
+
+/** Splits unmasked server WebSocket frames (binary, unfragmented) out of `buf`; returns the rest. */
+function takeFrames(buf: Uint8Array, out: Uint8Array[]): Uint8Array {
+  let offset = 0;
+  for (;;) {
+    if (buf.byteLength - offset < 2) break;
+    let length = buf[offset + 1]! & 0x7f;
+    let header = 2;
+    if (length === 126) {
+      if (buf.byteLength - offset < 4) break;
+      length = (buf[offset + 2]! << 8) | buf[offset + 3]!;
+      header = 4;
+    }
+    if (buf.byteLength - offset < header + length) break;
+    out.push(buf.subarray(offset + header, offset + header + length));
+    offset += header + length;
+  }
+  return buf.subarray(offset);
+}
+
+describe("WebSocket over HTTP/2 (RFC 8441) on the TLS port", () => {
+  it("runs QMux over an extended CONNECT stream through SETUP", async () => {
+    const { server } = await relay({
+      authorize: ({ token }) => (token === "ok" ? undefined : Promise.reject(new Error("no"))),
+    });
+    const session = http2.connect(`https://127.0.0.1:${server.address!.port}`, { rejectUnauthorized: false });
+    cleanups.push(() => session.destroy());
+    const settings = await new Promise<http2.Settings>((resolve) => session.once("remoteSettings", resolve));
+    expect(settings.enableConnectProtocol).toBe(true);
+    const open = (path: string) =>
+      session.request({
+        ":method": "CONNECT",
+        ":protocol": "websocket",
+        ":scheme": "https",
+        ":path": path,
+        ":authority": "127.0.0.1",
+        "sec-websocket-version": "13",
+        "sec-websocket-protocol": "qmux-00",
+      });
+    const refused = open("/ws?token=bad");
+    const refusedStatus = await new Promise<number>((resolve) =>
+      refused.once("response", (h) => resolve(Number(h[":status"]))),
+    );
+    expect(refusedStatus).toBe(401);
+
+    const stream = open("/ws?token=ok");
+    const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) =>
+      stream.once("response", resolve),
+    );
+    expect(headers[":status"]).toBe(200);
+    expect(headers["sec-websocket-protocol"]).toBe("qmux-00");
+    const messages: Uint8Array[] = [];
+    let pending: Uint8Array = new Uint8Array(0);
+    stream.on("data", (data: Buffer) => {
+      const joined = new Uint8Array(pending.byteLength + data.byteLength);
+      joined.set(pending);
+      joined.set(data, pending.byteLength);
+      pending = takeFrames(joined, messages);
+    });
+    stream.write(maskedFrame(encodeTransportParameters(CLIENT_DEFAULT_PARAMS)));
+    stream.write(
+      maskedFrame(
+        encodeStreamFrame(
+          "qmux-00",
+          0,
+          encodeClientSetup({ versions: [Version.Lite02], parameters: new Map() }),
+          false,
+        ),
+      ),
+    );
+    await waitUntil(
+      () =>
+        messages
+          .map((m) => decodeFrame(m, "qmux-00"))
+          .some((f) => f.type === "stream" && f.id === 0 && f.data.byteLength > 0),
+      5000,
+      "SERVER_SETUP",
+    );
+    const frames = messages.map((m) => decodeFrame(m, "qmux-00"));
+    expect(frames[0]!.type).toBe("transport_parameters");
+    const setup = frames.find((f) => f.type === "stream" && f.id === 0) as { data: Uint8Array };
+    expect(setup.data[0]).toBe(0x21); // SERVER_SETUP
+    await waitUntil(() => server.stats().sessionsOpen === 1, 2000, "session");
+    stream.close();
   });
 });
