@@ -164,6 +164,46 @@ export class IetfRawPeer {
     return found!;
   }
 
+  /**
+   * Waits for a request the server opened that matches `match`: on the control stream (drafts 14
+   * to 16, stream 0) or on a server bidi stream of its own (draft-17). Answer it with {@link reply}.
+   */
+  async incoming(
+    match: (msg: IetfMessage) => boolean,
+    what: string,
+    timeoutMs = 5000,
+  ): Promise<{ stream: number; msg: IetfMessage }> {
+    let found: { stream: number; msg: IetfMessage } | undefined;
+    await this.raw.waitFor(
+      () => {
+        if (this.version !== D17) {
+          const msg = this.messages().find(match);
+          if (msg) found = { stream: 0, msg };
+          return msg !== undefined;
+        }
+        const ids = new Set(this.raw.frames("stream").map((f) => f.id));
+        for (const id of ids) {
+          if (id % 4 !== 1) continue;
+          const msg = this.messages(id).find(match);
+          if (msg) {
+            found = { stream: id, msg };
+            return true;
+          }
+        }
+        return false;
+      },
+      what,
+      timeoutMs,
+    );
+    return found!;
+  }
+
+  /** Answers a request from {@link incoming} on its stream. */
+  reply(stream: number, msg: IetfMessage | Uint8Array): void {
+    const bytes = msg instanceof Uint8Array ? msg : encodeIetfMessage(msg, this.version);
+    this.raw.stream(this.version === D17 ? stream : 0, bytes);
+  }
+
   /** The CONNECTION_CLOSE the server sent, if any. */
   closeFrame(): { code: number; reason: string } | undefined {
     const frame = this.raw.frames("connection_close")[0];
