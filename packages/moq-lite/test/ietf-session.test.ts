@@ -141,6 +141,53 @@ describe("this package's client on moq-transport", () => {
   });
 });
 
+describe("moq-transport over WebTransport (HTTP/2)", () => {
+  for (const version of ALL) {
+    it(`${name(version)}: this package's client publishes and views over WebTransport, a lite client over WebSocket`, async () => {
+      const protocol = `moqt-${version - 0xff000000}`;
+      // Drafts 15 to 17 by WT-Protocol; draft-14 over SETUP ("moql"), offering draft-14 alone.
+      const r = await startRelay(version === D14 ? {} : { webTransportProtocols: [protocol] });
+      cleanups.push(() => r.server.close());
+      const ietf = await client(r.url("anon"), "lite", {
+        transport: "webtransport",
+        ...(version === D14
+          ? { webTransportProtocols: ["moql"], ietf: { preferDraft14: true } }
+          : { webTransportProtocols: [protocol] }),
+      });
+      expect(ietf.transport).toBe("webtransport-h2");
+      expect(ietf.version).toBe(version);
+      const lite = await client(r.url("anon"), "lite");
+      const video = ietf.createBroadcast("wt").createTrack("video");
+      const remote = await lite.waitForBroadcast("wt", { timeoutMs: 5000 });
+      const reading = readGroups(remote.subscribeTrack("video"), 3);
+      await waitUntil(() => video.consumerCount > 0, 5000, "upstream subscription");
+      const sent: Array<[number, Uint8Array[]]> = [];
+      for (let g = 0; g < 3; g++) {
+        const frames = [patternBytes(40_000, g), new Uint8Array(0), patternBytes(70_000, g + 20)];
+        const group = video.appendGroup();
+        for (const frame of frames) group.writeFrame(frame);
+        group.close();
+        sent.push([group.sequence, frames]);
+        await sleep(5);
+      }
+      expect(await reading).toEqual(sent);
+
+      // And back: the lite client publishes, the WebTransport client views.
+      const audio = lite.createBroadcast("ws").createTrack("audio");
+      const back = await ietf.waitForBroadcast("ws", { timeoutMs: 5000 });
+      const readingBack = readGroups(back.subscribeTrack("audio"), 3);
+      await waitUntil(() => audio.consumerCount > 0, 5000, "downstream subscription");
+      for (let g = 0; g < 3; g++) {
+        audio.writeFrame(patternBytes(500 + g, 300 + g));
+        await sleep(5);
+      }
+      expect((await readingBack).map(([, frames]) => frames)).toEqual(
+        [0, 1, 2].map((g) => [patternBytes(500 + g, 300 + g)]),
+      );
+    });
+  }
+});
+
 describe("request IDs", () => {
   it("the relay grants a window and raises it with MAX_REQUEST_ID as requests finish", async () => {
     const r = await relay({ ietf: { maxRequests: 4 } });
