@@ -138,3 +138,26 @@ for (const draft of DRAFTS) {
     }
   });
 }
+
+describe("official clients on the legacy `webtransport` WebSocket framing", () => {
+  for (const draft of [DRAFTS[0]!, DRAFTS[3]!]) {
+    // @moq/net 0.2.8 offers moqt-15/16/17 only with the qmux-00 prefix (plus a bare `webtransport`,
+    // which leads to SETUP): on the legacy framing it reaches draft-14 at most.
+    for (const kind of draft.protocol ? (["lite-0.2.2"] as const) : CLIENTS) {
+      it(`${kind} publishes on ${draft.version}; @moq/lite 0.2.2 on lite-02 receives every group byte-exact`, async () => {
+        // The clients offer both framings; a relay that selects only the legacy one gets it.
+        const { ietfUrl, liteUrl, servers } = await endpoints(draft.protocol, { framings: ["webtransport"] });
+        const publisher = await ietfPublisher(kind, ietfUrl, draft.protocol);
+        cleanups.push(() => publisher.close());
+        expect(publisher.version).toBe(draft.version);
+        const subscriber = await connectSubscriber("lite-0.2.2", liteUrl);
+        cleanups.push(() => subscriber.close());
+        await scenario(publisher, subscriber);
+        const framings = servers.flatMap((server) =>
+          [...server.sessions].map((session) => (session.transport as { framing?: string }).framing),
+        );
+        expect(new Set(framings)).toEqual(new Set(["webtransport"]));
+      }, 40_000);
+    }
+  }
+});

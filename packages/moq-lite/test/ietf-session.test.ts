@@ -141,6 +141,34 @@ describe("this package's client on moq-transport", () => {
   });
 });
 
+describe("moq-transport on the legacy `webtransport` WebSocket framing", () => {
+  for (const version of ALL) {
+    it(`${name(version)}: both directions, byte-exact`, async () => {
+      const r = await relay({ ietf: { preferDraft14: version === D14 } });
+      const ietf = await client(r.url("anon"), version, { framings: ["webtransport"] });
+      expect(ietf.framing).toBe("webtransport");
+      expect(ietf.version).toBe(version);
+      const lite = await client(r.url("anon"), "lite");
+      const up = ietf.createBroadcast("up").createTrack("video");
+      const reading = readGroups((await lite.waitForBroadcast("up", { timeoutMs: 5000 })).subscribeTrack("video"), 2);
+      await waitUntil(() => up.consumerCount > 0, 5000, "upstream subscription");
+      for (let g = 0; g < 2; g++) {
+        up.writeFrame(patternBytes(30_000 + g, g));
+        await sleep(5);
+      }
+      expect((await reading).map(([, frames]) => frames)).toEqual([[patternBytes(30_000, 0)], [patternBytes(30_001, 1)]]);
+      const down = lite.createBroadcast("down").createTrack("audio");
+      const back = readGroups((await ietf.waitForBroadcast("down", { timeoutMs: 5000 })).subscribeTrack("audio"), 2);
+      await waitUntil(() => down.consumerCount > 0, 5000, "downstream subscription");
+      for (let g = 0; g < 2; g++) {
+        down.writeFrame(patternBytes(700 + g, 70 + g));
+        await sleep(5);
+      }
+      expect((await back).map(([, frames]) => frames)).toEqual([[patternBytes(700, 70)], [patternBytes(701, 71)]]);
+    });
+  }
+});
+
 describe("moq-transport over WebTransport (HTTP/2)", () => {
   for (const version of ALL) {
     it(`${name(version)}: this package's client publishes and views over WebTransport, a lite client over WebSocket`, async () => {
