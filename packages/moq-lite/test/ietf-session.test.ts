@@ -150,21 +150,33 @@ describe("moq-transport on the legacy `webtransport` WebSocket framing", () => {
       expect(ietf.version).toBe(version);
       const lite = await client(r.url("anon"), "lite");
       const up = ietf.createBroadcast("up").createTrack("video");
-      const reading = readGroups((await lite.waitForBroadcast("up", { timeoutMs: 5000 })).subscribeTrack("video"), 2);
+      const reading = readGroups(
+        (await lite.waitForBroadcast("up", { timeoutMs: 5000 })).subscribeTrack("video"),
+        2,
+      );
       await waitUntil(() => up.consumerCount > 0, 5000, "upstream subscription");
       for (let g = 0; g < 2; g++) {
         up.writeFrame(patternBytes(30_000 + g, g));
         await sleep(5);
       }
-      expect((await reading).map(([, frames]) => frames)).toEqual([[patternBytes(30_000, 0)], [patternBytes(30_001, 1)]]);
+      expect((await reading).map(([, frames]) => frames)).toEqual([
+        [patternBytes(30_000, 0)],
+        [patternBytes(30_001, 1)],
+      ]);
       const down = lite.createBroadcast("down").createTrack("audio");
-      const back = readGroups((await ietf.waitForBroadcast("down", { timeoutMs: 5000 })).subscribeTrack("audio"), 2);
+      const back = readGroups(
+        (await ietf.waitForBroadcast("down", { timeoutMs: 5000 })).subscribeTrack("audio"),
+        2,
+      );
       await waitUntil(() => down.consumerCount > 0, 5000, "downstream subscription");
       for (let g = 0; g < 2; g++) {
         down.writeFrame(patternBytes(700 + g, 70 + g));
         await sleep(5);
       }
-      expect((await back).map(([, frames]) => frames)).toEqual([[patternBytes(700, 70)], [patternBytes(701, 71)]]);
+      expect((await back).map(([, frames]) => frames)).toEqual([
+        [patternBytes(700, 70)],
+        [patternBytes(701, 71)],
+      ]);
     });
   }
 });
