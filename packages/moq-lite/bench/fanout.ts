@@ -183,6 +183,7 @@ async function run(
   );
   await request(relay.child, { type: "reset" }, "reset");
   const before = await request<RelayStats>(relay.child, { type: "stats" }, "stats");
+  if (args.has("allocations")) await request(relay.child, { type: "sample-start" }, "sample-start");
   const clientCpuBefore = await Promise.all(
     groups.map(({ child }) => request<SubscriberReport>(child, { type: "cpu" }, "cpu")),
   );
@@ -208,6 +209,10 @@ async function run(
       "  relay heap spaces [size, used] MB:",
       JSON.stringify((after as unknown as { spaces: unknown }).spaces),
     );
+  if (args.has("allocations")) {
+    const { file } = await request<{ file: string }>(relay.child, { type: "sample-stop" }, "sample-stop");
+    console.log(`  relay allocation profile (collected objects included): ${file}`);
+  }
   if (args.has("snapshot")) {
     const { file } = await request<{ file: string }>(relay.child, { type: "snapshot" }, "snapshot");
     console.log(`  relay heap snapshot: ${file}`);

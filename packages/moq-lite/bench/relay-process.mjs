@@ -18,6 +18,8 @@ const server = await serveMoq({
 });
 
 let peakRss = 0;
+/** @type {import("node:inspector/promises").Session | undefined} */
+let inspector;
 let peakQueued = 0;
 let peakTransportBuffered = 0;
 const sampler = setInterval(() => {
@@ -62,6 +64,23 @@ process.on("message", async (message) => {
       sessions: stats.sessionsOpen,
       bytesOut: stats.bytesOut,
     });
+  } else if (message.type === "sample-start") {
+    // Allocation sampling, including objects already collected: where the garbage comes from.
+    const { Session } = await import("node:inspector/promises");
+    inspector = new Session();
+    inspector.connect();
+    await inspector.post("HeapProfiler.startSampling", {
+      samplingInterval: 16384,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    process.send?.({ type: "sample-start" });
+  } else if (message.type === "sample-stop") {
+    const { profile } = await inspector.post("HeapProfiler.stopSampling");
+    const { writeFileSync } = await import("node:fs");
+    const file = `${process.cwd()}/relay-${process.pid}.heapprofile`;
+    writeFileSync(file, JSON.stringify(profile));
+    process.send?.({ type: "sample-stop", file });
   } else if (message.type === "snapshot") {
     const v8 = await import("node:v8");
     process.send?.({ type: "snapshot", file: v8.writeHeapSnapshot() });

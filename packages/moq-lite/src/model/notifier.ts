@@ -5,6 +5,8 @@
  */
 export class ChangeNotifier {
   #waiters: Array<() => void> = [];
+  /** The emptied array of the previous notify, reused so a busy notifier does not allocate. */
+  #spare: Array<() => void> | undefined = [];
 
   /** Resolves at the next `notify()`. */
   changed(): Promise<void> {
@@ -18,9 +20,14 @@ export class ChangeNotifier {
 
   /** Wakes every current waiter. */
   notify(): void {
-    if (this.#waiters.length === 0) return;
     const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
+    if (waiters.length === 0) return;
+    // Waiters registered while waking go to another array and wait for the next notify (a
+    // nested notify, with the spare in use, gets a fresh one).
+    this.#waiters = this.#spare ?? [];
+    this.#spare = undefined;
+    for (let i = 0; i < waiters.length; i++) waiters[i]!();
+    waiters.length = 0;
+    this.#spare = waiters;
   }
 }

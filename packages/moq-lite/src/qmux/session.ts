@@ -105,30 +105,49 @@ interface WireWritable {
   on(event: "drain", listener: () => void): unknown;
 }
 
-/** Room reserved in front of a message for its WebSocket header (2, 4 or 10 bytes). */
-const WS_HEADER_MAX = 10;
+/** Size of the WebSocket header for a `payloadLength`-byte message: 2, 4 or 10 bytes. */
+function webSocketHeaderSize(payloadLength: number): number {
+  return payloadLength < 126 ? 2 : payloadLength < 65536 ? 4 : 10;
+}
 
-/**
- * Writes an unmasked, final, binary WebSocket frame header for a `payloadLength`-byte message
- * just before `buf[WS_HEADER_MAX]` and returns the view that starts at the header.
- */
-function withWebSocketHeader(buf: Buffer, payloadLength: number): Buffer {
-  let start: number;
+/** Writes an unmasked, final, binary WebSocket frame header at the start of `buf`. */
+function writeWebSocketHeader(buf: Buffer, payloadLength: number): void {
+  buf[0] = 0x82; // FIN + binary
   if (payloadLength < 126) {
-    start = WS_HEADER_MAX - 2;
-    buf[start + 1] = payloadLength;
+    buf[1] = payloadLength;
   } else if (payloadLength < 65536) {
-    start = WS_HEADER_MAX - 4;
-    buf[start + 1] = 126;
-    buf.writeUInt16BE(payloadLength, start + 2);
+    buf[1] = 126;
+    buf.writeUInt16BE(payloadLength, 2);
   } else {
-    start = 0;
     buf[1] = 127;
     buf.writeUInt32BE(Math.floor(payloadLength / 2 ** 32), 2);
     buf.writeUInt32BE(payloadLength >>> 0, 6);
   }
-  buf[start] = 0x82; // FIN + binary
-  return buf.subarray(start);
+}
+
+/**
+ * Send passes of every session, run once per event-loop turn after the current microtasks (one
+ * `process.nextTick` for all of them): every chunk a relay queued in this turn, for every
+ * subscriber, leaves in one writev per connection.
+ */
+let pendingPumps: Array<() => void> = [];
+let sparePumps: Array<() => void> = [];
+function runPumps(): void {
+  const pumps = pendingPumps;
+  pendingPumps = sparePumps;
+  for (let i = 0; i < pumps.length; i++) {
+    try {
+      pumps[i]!();
+    } catch {
+      // A session's pass never throws by design; never let one stop the others.
+    }
+  }
+  pumps.length = 0;
+  sparePumps = pumps;
+}
+function schedulePump(pump: () => void): void {
+  if (pendingPumps.length === 0) process.nextTick(runPumps);
+  pendingPumps.push(pump);
 }
 
 /** Payload parts at least this large are sent by reference instead of being copied. */
@@ -148,11 +167,6 @@ class StreamEntry {
   }
 }
 
-interface QueuedChunk {
-  readonly data: Uint8Array;
-  readonly onSent: (() => void) | undefined;
-}
-
 /** The sending half of a QMux stream. */
 class QmuxSendStream implements SendStream {
   readonly #session: QmuxSession;
@@ -162,7 +176,9 @@ class QmuxSendStream implements SendStream {
   order = 0;
   /** Position in the session's insertion order, used as the final tie-break. */
   seq = 0;
-  queue: QueuedChunk[] = [];
+  /** Queued chunks and their onSent callbacks (parallel arrays: no object per chunk). */
+  queue: Uint8Array[] = [];
+  callbacks: Array<(() => void) | undefined> = [];
   head = 0;
   headOffset = 0;
   buffered = 0;
@@ -224,7 +240,8 @@ class QmuxSendStream implements SendStream {
       onSent?.();
       return this.buffered < this.#session.streamHighWater;
     }
-    this.queue.push({ data: chunk, onSent });
+    this.queue.push(chunk);
+    this.callbacks.push(onSent);
     this.buffered += chunk.byteLength;
     this.#session.bufferedChanged(chunk.byteLength);
     this.#session.markReady(this);
@@ -253,6 +270,7 @@ class QmuxSendStream implements SendStream {
   dropQueue(): number {
     const dropped = this.buffered;
     this.queue = [];
+    this.callbacks = [];
     this.head = 0;
     this.headOffset = 0;
     this.buffered = 0;
@@ -267,29 +285,34 @@ class QmuxSendStream implements SendStream {
   takeParts(n: number, parts: Uint8Array[]): void {
     let remaining = n;
     while (remaining > 0) {
-      const entry = this.queue[this.head]!;
-      const available = entry.data.byteLength - this.headOffset;
+      const data = this.queue[this.head]!;
+      const available = data.byteLength - this.headOffset;
       const count = Math.min(available, remaining);
       parts.push(
-        this.headOffset === 0 && count === entry.data.byteLength
-          ? entry.data
-          : entry.data.subarray(this.headOffset, this.headOffset + count),
+        this.headOffset === 0 && count === data.byteLength
+          ? data
+          : data.subarray(this.headOffset, this.headOffset + count),
       );
       remaining -= count;
       if (count === available) {
+        const onSent = this.callbacks[this.head];
         this.queue[this.head] = undefined as never;
+        this.callbacks[this.head] = undefined;
         this.head++;
         this.headOffset = 0;
-        entry.onSent?.();
+        onSent?.();
       } else {
         this.headOffset += count;
       }
     }
     if (this.head === this.queue.length) {
-      this.queue = [];
+      // Reuse the arrays: a stream is refilled every frame.
+      this.queue.length = 0;
+      this.callbacks.length = 0;
       this.head = 0;
     } else if (this.head > 64 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
+      this.callbacks = this.callbacks.slice(this.head);
       this.head = 0;
     }
     this.buffered -= n;
@@ -465,7 +488,8 @@ export class QmuxSession implements TransportSession {
   #consumedData = 0;
   #unreadBytes = 0;
   #socketPaused = false;
-  readonly #ready: Set<QmuxSendStream> = new Set();
+  /** Streams with something to send (an array: usually one or two entries, no iterator objects). */
+  #ready: QmuxSendStream[] = [];
   /** Scratch list of payload views for the frame being sent (emptied after each frame). */
   readonly #parts: Uint8Array[] = [];
   /** Send streams that may still send, so closing the session can settle them all. */
@@ -494,7 +518,7 @@ export class QmuxSession implements TransportSession {
         ? (raw as WireWritable)
         : undefined;
     this.#wire?.on("drain", () => {
-      if (this.#ready.size > 0) this.#schedulePump();
+      if (this.#ready.length > 0) this.#schedulePump();
     });
     this.role = options.role;
     this.protocol = options.protocol ?? "";
@@ -639,7 +663,7 @@ export class QmuxSession implements TransportSession {
     }
     for (const stream of this.#liveSend) this.#closeSendForSession(stream, error);
     this.#liveSend.clear();
-    this.#ready.clear();
+    this.#ready = [];
     for (const dir of Object.values(this.#dirs)) dir.awaitingId = [];
     this.#streams.clear();
     this.#incomingBidi.close();
@@ -911,8 +935,7 @@ export class QmuxSession implements TransportSession {
     if (send.finSent || send.resetSent || send.stoppedByPeer) return;
     send.stoppedByPeer = true;
     this.#queuedBytes -= send.dropQueue();
-    this.#ready.delete(send);
-    send.inReady = false;
+    if (send.inReady) this.#unready(send);
     this.#sendControl(encodeResetStream(this.framing, id, code, send.sentOffset));
     send.settleStopped(code);
     this.#sendSideDone(send);
@@ -991,16 +1014,13 @@ export class QmuxSession implements TransportSession {
     if (stream.inReady || this.#closedInfo) return;
     if (stream.seq === 0) stream.seq = ++this.#streamSeq;
     stream.inReady = true;
-    this.#ready.add(stream);
+    this.#ready.push(stream);
     this.#schedulePump();
   }
 
   resetSendStream(stream: QmuxSendStream, code: number): void {
     this.#queuedBytes -= stream.dropQueue();
-    if (stream.inReady) {
-      this.#ready.delete(stream);
-      stream.inReady = false;
-    }
+    if (stream.inReady) this.#unready(stream);
     for (const dir of Object.values(this.#dirs)) {
       const index = dir.awaitingId.indexOf(stream);
       if (index >= 0) dir.awaitingId.splice(index, 1);
@@ -1022,13 +1042,12 @@ export class QmuxSession implements TransportSession {
   #schedulePump(): void {
     if (this.#pumpScheduled || this.#closedInfo) return;
     this.#pumpScheduled = true;
-    // After the current microtasks: every chunk queued in this turn (a relay fanning out the
-    // chunks of one socket read to all its subscribers) leaves in one writev per connection.
-    process.nextTick(this.#pump);
+    schedulePump(this.#pump);
   }
 
   readonly #pump = (): void => {
     this.#pumpScheduled = false;
+    if (this.#closedInfo) return;
     const raw = this.#rawSocket;
     raw?.cork();
     try {
@@ -1046,7 +1065,9 @@ export class QmuxSession implements TransportSession {
   #pick(): QmuxSendStream | undefined {
     let best: QmuxSendStream | undefined;
     const connBlocked = this.#sentData >= this.#sendMaxData;
-    for (const stream of this.#ready) {
+    const ready = this.#ready;
+    for (let i = 0; i < ready.length; i++) {
+      const stream = ready[i]!;
       if (connBlocked && stream.buffered > 0) continue;
       if (
         best === undefined ||
@@ -1061,7 +1082,13 @@ export class QmuxSession implements TransportSession {
   }
 
   #unready(stream: QmuxSendStream): void {
-    this.#ready.delete(stream);
+    const ready = this.#ready;
+    const index = ready.indexOf(stream);
+    if (index >= 0) {
+      // Swap-remove: order in the array does not matter (#pick compares every entry).
+      ready[index] = ready[ready.length - 1]!;
+      ready.pop();
+    }
     stream.inReady = false;
   }
 
@@ -1148,8 +1175,9 @@ export class QmuxSession implements TransportSession {
       leadingBytes += parts[leading]!.byteLength;
       leading++;
     }
-    // Room in front for a WebSocket header when this side frames messages itself.
-    const room = this.#wire ? WS_HEADER_MAX : 0;
+    // Room in front for the WebSocket header when this side frames messages itself.
+    const total = headerSize + length;
+    const room = this.#wire ? webSocketHeaderSize(total) : 0;
     const first = Buffer.allocUnsafe(room + leadingBytes);
     let offset =
       room + writeStreamFrameHeader(room ? first.subarray(room) : first, this.framing, id, length, fin);
@@ -1157,13 +1185,13 @@ export class QmuxSession implements TransportSession {
       first.set(parts[i]!, offset);
       offset += parts[i]!.byteLength;
     }
-    const total = headerSize + length;
     this.#bytesOut += total;
     const wire = this.#wire;
     if (wire) {
-      // One WebSocket message: our own frame header in front of the QMux header, then the
-      // payload parts by reference. `first` was allocated with room for it below.
-      wire.write(withWebSocketHeader(first, total));
+      // One WebSocket message: our own frame header in front of the QMux header (in the room
+      // reserved above), then the payload parts by reference.
+      writeWebSocketHeader(first, total);
+      wire.write(first);
       for (let i = leading; i < parts.length; i++) wire.write(parts[i]!);
       return;
     }
@@ -1190,9 +1218,11 @@ export class QmuxSession implements TransportSession {
     this.#bytesOut += frame.byteLength;
     const wire = this.#wire;
     if (wire) {
-      const header = Buffer.allocUnsafe(WS_HEADER_MAX + frame.byteLength);
-      header.set(frame, WS_HEADER_MAX);
-      wire.write(withWebSocketHeader(header, frame.byteLength));
+      const room = webSocketHeaderSize(frame.byteLength);
+      const message = Buffer.allocUnsafe(room + frame.byteLength);
+      message.set(frame, room);
+      writeWebSocketHeader(message, frame.byteLength);
+      wire.write(message);
       return;
     }
     this.#unflushed += frame.byteLength;
@@ -1210,7 +1240,7 @@ export class QmuxSession implements TransportSession {
       this.#flushHead = 0;
     }
     this.#unflushed -= size;
-    if (this.#ready.size > 0 && this.#unflushed * 2 < this.#limits.socketHighWater) this.#schedulePump();
+    if (this.#ready.length > 0 && this.#unflushed * 2 < this.#limits.socketHighWater) this.#schedulePump();
   };
 
   /** Control frames go out at once, ahead of queued stream data. */

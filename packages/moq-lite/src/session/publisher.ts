@@ -8,7 +8,7 @@
  */
 import { isMoqError, LaggedError, MoqError, NotFoundError, toMoqError, WireErrorCode } from "../error.ts";
 import type { BroadcastConsumer } from "../model/broadcast.ts";
-import type { FrameConsumer } from "../model/frame.ts";
+import type { FrameConsumer, FrameMeta } from "../model/frame.ts";
 import type { GroupConsumer } from "../model/group.ts";
 import type { OriginConsumer } from "../model/origin.ts";
 import type { TrackConsumer } from "../model/track.ts";
@@ -139,7 +139,10 @@ class GroupSender {
         const frame = this.#frame;
         if (frame) {
           const chunk = frame.tryReadChunk();
-          if (chunk === undefined) return this.#wait((callback) => frame.onNextChange(callback));
+          if (chunk === undefined) {
+            this.#waiting = true;
+            return frame.onNextChange(this.#wake);
+          }
           if (chunk === null) {
             this.#frame = undefined;
             continue;
@@ -153,14 +156,12 @@ class GroupSender {
         }
         const next = this.#group.tryNextFrame();
         if (next === null) return this.#finish(true);
-        if (next === undefined) return this.#wait((callback) => this.#group.onNextChange(callback));
+        if (next === undefined) {
+          this.#waiting = true;
+          return this.#group.onNextChange(this.#wake);
+        }
         const size = next.size;
-        const onFrameSent = this.#ctx.onFrameSent;
-        const sub = this.#sub;
-        const meta = next.meta;
-        this.#notify = onFrameSent
-          ? () => onFrameSent({ broadcast: sub.broadcast, track: sub.track, bytes: size, meta })
-          : undefined;
+        this.#notify = this.#ctx.onFrameSent ? this.#frameSentCallback(size, next.meta) : undefined;
         const payload = next.readyPayload();
         let ok = stream.write(encodeFrameHeader(size), size === 0 ? this.#notify : undefined);
         if (payload !== undefined) {
@@ -177,9 +178,14 @@ class GroupSender {
     }
   }
 
-  #wait(register: (callback: () => void) => void): void {
-    this.#waiting = true;
-    register(this.#wake);
+  /**
+   * The onSent callback reporting one frame. A separate method so the send loop captures no
+   * variables (a captured loop variable would allocate a context on every iteration).
+   */
+  #frameSentCallback(size: number, meta: FrameMeta | undefined): () => void {
+    const onFrameSent = this.#ctx.onFrameSent!;
+    const sub = this.#sub;
+    return () => onFrameSent({ broadcast: sub.broadcast, track: sub.track, bytes: size, meta });
   }
 
   #waitDrained(): void {
