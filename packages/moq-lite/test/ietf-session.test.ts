@@ -505,7 +505,7 @@ describe("serving a moq-transport subscriber", () => {
       peer.request({ kind: "subscribe_namespace", requestId: 0, prefix: [], options: 1 });
       peer.request({ kind: "subscribe_namespace", requestId: 2, prefix: ["a"], options: 1 });
       await peer.waitMessage((m) => m.kind === "publish_namespace", "PUBLISH_NAMESPACE");
-      const announced = peer.messages().filter((m) => m.kind === "publish_namespace") as Array<{
+      const announced = peer.messages().filter((m) => m.kind === "publish_namespace") as unknown as Array<{
         requestId: number;
         namespace: string[];
       }>;
