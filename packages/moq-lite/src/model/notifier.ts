@@ -4,30 +4,38 @@
  * producers call `notify()` after every state change. Nothing is retained once notified.
  */
 export class ChangeNotifier {
-  #waiters: Array<() => void> = [];
+  // Arrays with an explicit count keep their capacity across notifications (setting `length = 0`
+  // would release it, and a relay notifies hundreds of waiters every frame).
+  #waiters: Array<(() => void) | undefined> = [];
+  #count = 0;
   /** The emptied array of the previous notify, reused so a busy notifier does not allocate. */
-  #spare: Array<() => void> | undefined = [];
+  #spare: Array<(() => void) | undefined> | undefined = [];
 
   /** Resolves at the next `notify()`. */
   changed(): Promise<void> {
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve) => this.onNextChange(resolve));
   }
 
   /** Calls `callback` (synchronously, inside `notify()`) at the next change. It must not throw. */
   onNextChange(callback: () => void): void {
-    this.#waiters.push(callback);
+    this.#waiters[this.#count++] = callback;
   }
 
   /** Wakes every current waiter. */
   notify(): void {
     const waiters = this.#waiters;
-    if (waiters.length === 0) return;
+    const count = this.#count;
+    if (count === 0) return;
     // Waiters registered while waking go to another array and wait for the next notify (a
     // nested notify, with the spare in use, gets a fresh one).
     this.#waiters = this.#spare ?? [];
+    this.#count = 0;
     this.#spare = undefined;
-    for (let i = 0; i < waiters.length; i++) waiters[i]!();
-    waiters.length = 0;
+    for (let i = 0; i < count; i++) {
+      const wake = waiters[i]!;
+      waiters[i] = undefined;
+      wake();
+    }
     this.#spare = waiters;
   }
 }

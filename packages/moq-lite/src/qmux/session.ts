@@ -130,24 +130,28 @@ function writeWebSocketHeader(buf: Buffer, payloadLength: number): void {
  * `process.nextTick` for all of them): every chunk a relay queued in this turn, for every
  * subscriber, leaves in one writev per connection.
  */
-let pendingPumps: Array<() => void> = [];
-let sparePumps: Array<() => void> = [];
+let pendingPumps: Array<(() => void) | undefined> = [];
+let pendingCount = 0;
+let sparePumps: Array<(() => void) | undefined> = [];
 function runPumps(): void {
   const pumps = pendingPumps;
+  const count = pendingCount;
   pendingPumps = sparePumps;
-  for (let i = 0; i < pumps.length; i++) {
+  pendingCount = 0;
+  for (let i = 0; i < count; i++) {
+    const pump = pumps[i]!;
+    pumps[i] = undefined;
     try {
-      pumps[i]!();
+      pump();
     } catch {
       // A session's pass never throws by design; never let one stop the others.
     }
   }
-  pumps.length = 0;
   sparePumps = pumps;
 }
 function schedulePump(pump: () => void): void {
-  if (pendingPumps.length === 0) process.nextTick(runPumps);
-  pendingPumps.push(pump);
+  if (pendingCount === 0) process.nextTick(runPumps);
+  pendingPumps[pendingCount++] = pump;
 }
 
 /** Payload parts at least this large are sent by reference instead of being copied. */
@@ -179,6 +183,8 @@ class QmuxSendStream implements SendStream {
   /** Queued chunks and their onSent callbacks (parallel arrays: no object per chunk). */
   queue: Uint8Array[] = [];
   callbacks: Array<(() => void) | undefined> = [];
+  /** Entries in use in `queue`/`callbacks` (the arrays keep their capacity between frames). */
+  count = 0;
   head = 0;
   headOffset = 0;
   buffered = 0;
@@ -240,8 +246,9 @@ class QmuxSendStream implements SendStream {
       onSent?.();
       return this.buffered < this.#session.streamHighWater;
     }
-    this.queue.push(chunk);
-    this.callbacks.push(onSent);
+    this.queue[this.count] = chunk;
+    this.callbacks[this.count] = onSent;
+    this.count++;
     this.buffered += chunk.byteLength;
     this.#session.bufferedChanged(chunk.byteLength);
     this.#session.markReady(this);
@@ -271,6 +278,7 @@ class QmuxSendStream implements SendStream {
     const dropped = this.buffered;
     this.queue = [];
     this.callbacks = [];
+    this.count = 0;
     this.head = 0;
     this.headOffset = 0;
     this.buffered = 0;
@@ -279,20 +287,20 @@ class QmuxSendStream implements SendStream {
   }
 
   /**
-   * Dequeues `n` bytes as views of the queued chunks (no copy), appending them to `parts` and
-   * running onSent for chunks taken completely.
+   * Dequeues `n` bytes as views of the queued chunks (no copy) into `parts` (from index 0),
+   * running onSent for chunks taken completely. Returns how many parts were written.
    */
-  takeParts(n: number, parts: Uint8Array[]): void {
+  takeParts(n: number, parts: Uint8Array[]): number {
     let remaining = n;
+    let taken = 0;
     while (remaining > 0) {
       const data = this.queue[this.head]!;
       const available = data.byteLength - this.headOffset;
       const count = Math.min(available, remaining);
-      parts.push(
+      parts[taken++] =
         this.headOffset === 0 && count === data.byteLength
           ? data
-          : data.subarray(this.headOffset, this.headOffset + count),
-      );
+          : data.subarray(this.headOffset, this.headOffset + count);
       remaining -= count;
       if (count === available) {
         const onSent = this.callbacks[this.head];
@@ -305,18 +313,19 @@ class QmuxSendStream implements SendStream {
         this.headOffset += count;
       }
     }
-    if (this.head === this.queue.length) {
-      // Reuse the arrays: a stream is refilled every frame.
-      this.queue.length = 0;
-      this.callbacks.length = 0;
+    if (this.head === this.count) {
+      // Drained: start over in the same arrays (consumed slots were cleared above).
+      this.count = 0;
       this.head = 0;
-    } else if (this.head > 64 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.callbacks = this.callbacks.slice(this.head);
+    } else if (this.head > 64 && this.head * 2 > this.count) {
+      this.queue = this.queue.slice(this.head, this.count);
+      this.callbacks = this.callbacks.slice(this.head, this.count);
+      this.count -= this.head;
       this.head = 0;
     }
     this.buffered -= n;
     if (this.buffered * 2 <= this.#session.streamHighWater) this.wakeDrained();
+    return taken;
   }
 
   wakeDrained(): void {
@@ -1138,12 +1147,13 @@ export class QmuxSession implements TransportSession {
     if (n < 0) n = 0;
     const firstFrame = stream.sentOffset === 0;
     const parts = this.#parts;
-    stream.takeParts(n, parts);
+    const partCount = stream.takeParts(n, parts);
     stream.sentOffset += n;
     this.#sentData += n;
     this.#queuedBytes -= n;
-    this.#sendStreamFrame(stream.id, n, fin, parts);
-    parts.length = 0;
+    this.#sendStreamFrame(stream.id, n, fin, parts, partCount);
+    // Clear the slots (the array keeps its capacity; it must not keep payloads alive).
+    for (let i = 0; i < partCount; i++) parts[i] = undefined as never;
     if (firstFrame && stream.pairedRecv?.stoppedLocally) {
       // The reader gave up before the peer knew the stream; tell it now.
       this.#sendControl(encodeStopSending(stream.id, 0));
@@ -1166,12 +1176,12 @@ export class QmuxSession implements TransportSession {
    * header; large parts (media payload shared by every subscriber) go out by reference as
    * continuation fragments of the same message, so fan-out costs no per-subscriber copy.
    */
-  #sendStreamFrame(id: number, length: number, fin: boolean, parts: Uint8Array[]): void {
+  #sendStreamFrame(id: number, length: number, fin: boolean, parts: Uint8Array[], partCount: number): void {
     if (this.#socket.readyState !== WS_OPEN) return;
     const headerSize = streamFrameHeaderSize(this.framing, id, length);
     let leading = 0;
     let leadingBytes = headerSize;
-    while (leading < parts.length && parts[leading]!.byteLength < ZERO_COPY_MIN_BYTES) {
+    while (leading < partCount && parts[leading]!.byteLength < ZERO_COPY_MIN_BYTES) {
       leadingBytes += parts[leading]!.byteLength;
       leading++;
     }
@@ -1192,18 +1202,18 @@ export class QmuxSession implements TransportSession {
       // reserved above), then the payload parts by reference.
       writeWebSocketHeader(first, total);
       wire.write(first);
-      for (let i = leading; i < parts.length; i++) wire.write(parts[i]!);
+      for (let i = leading; i < partCount; i++) wire.write(parts[i]!);
       return;
     }
     this.#unflushed += total;
     this.#flushSizes.push(total);
-    if (leading === parts.length) {
+    if (leading === partCount) {
       this.#socket.send(first, { binary: true }, this.#onFlushed);
       return;
     }
     this.#socket.send(first, { binary: true, fin: false });
-    for (let i = leading; i < parts.length; i++) {
-      const last = i === parts.length - 1;
+    for (let i = leading; i < partCount; i++) {
+      const last = i === partCount - 1;
       this.#socket.send(parts[i]!, { binary: true, fin: last }, last ? this.#onFlushed : undefined);
     }
   }
