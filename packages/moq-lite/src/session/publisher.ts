@@ -16,7 +16,7 @@ import { stripPathPrefix } from "../path.ts";
 import type { BidiStream, SendStream } from "../transport.ts";
 import { decodeAnnouncePlease, encodeAnnounce, encodeAnnounceInit } from "../wire/announce.ts";
 import { decodeFetch } from "../wire/fetch.ts";
-import { encodeFrameHeader, encodeGroupStreamHeader } from "../wire/group.ts";
+import { encodeGroupStreamHeader } from "../wire/group.ts";
 import { decodeProbe } from "../wire/probe.ts";
 import type { StreamReader } from "../wire/stream-reader.ts";
 import {
@@ -25,6 +25,7 @@ import {
   encodeSubscribeOk,
   type Subscribe,
 } from "../wire/subscribe.ts";
+import { varintSize, writeVarint } from "../wire/varint.ts";
 import { isSetupEra } from "../wire/version.ts";
 import { CONTROL_PRIORITY, isViolation, type SessionContext } from "./context.ts";
 
@@ -50,7 +51,8 @@ class Subscription implements ServedSubscription {
   priority: number;
   ordered: boolean;
   readonly consumer: TrackConsumer;
-  readonly groups: Set<GroupSend> = new Set();
+  /** Group streams in flight (an array: a handful at most, iterated on every frame without iterator objects). */
+  groups: GroupSend[] = [];
   ended = false;
 
   constructor(msg: Subscribe, consumer: TrackConsumer) {
@@ -64,12 +66,18 @@ class Subscription implements ServedSubscription {
 
   get bufferedBytes(): number {
     let total = 0;
-    for (const group of this.groups) total += group.stream.bufferedBytes;
+    const groups = this.groups;
+    for (let i = 0; i < groups.length; i++) total += groups[i]!.stream.bufferedBytes;
     return total;
   }
 
   order(sequence: number): number {
     return this.ordered ? -sequence : sequence;
+  }
+
+  removeGroup(group: GroupSend): void {
+    const index = this.groups.indexOf(group);
+    if (index >= 0) this.groups.splice(index, 1);
   }
 
   /** Resets every group stream older than the newest one (the subscriber skips ahead). */
@@ -80,7 +88,7 @@ class Subscription implements ServedSubscription {
     for (const group of [...this.groups]) {
       if (group.sequence === newest) continue;
       group.stream.reset(code);
-      this.groups.delete(group);
+      this.removeGroup(group);
       dropped++;
     }
     return dropped;
@@ -163,7 +171,7 @@ class GroupSender {
         const size = next.size;
         this.#notify = this.#ctx.onFrameSent ? this.#frameSentCallback(size, next.meta) : undefined;
         const payload = next.readyPayload();
-        let ok = stream.write(encodeFrameHeader(size), size === 0 ? this.#notify : undefined);
+        let ok = stream.write(frameSizePrefix(size), size === 0 ? this.#notify : undefined);
         if (payload !== undefined) {
           if (size > 0) ok = stream.write(payload, this.#notify);
         } else {
@@ -212,7 +220,7 @@ class GroupSender {
     this.#done = true;
     const stream = this.#send.stream;
     if (complete && !stream.closed) stream.finish();
-    this.#sub.groups.delete(this.#send);
+    this.#sub.removeGroup(this.#send);
   }
 
   #fail(err: unknown): void {
@@ -233,8 +241,18 @@ class GroupSender {
       );
     }
     this.#send.stream.reset(error instanceof LaggedError ? WireErrorCode.Dropped : error.wireCode);
-    this.#sub.groups.delete(this.#send);
+    this.#sub.removeGroup(this.#send);
   }
+}
+
+/**
+ * A frame's size prefix, cut from Node's shared buffer pool: a subscriber sends one per frame,
+ * and a pool slice costs one small object instead of a new ArrayBuffer each.
+ */
+function frameSizePrefix(size: number): Uint8Array {
+  const prefix = Buffer.allocUnsafe(varintSize(size));
+  writeVarint(prefix, 0, size);
+  return prefix;
 }
 
 /** Serves an origin to the peer of one session. */
@@ -436,7 +454,7 @@ export class SessionPublisher {
   #cancel(sub: Subscription): void {
     if (sub.ended) return;
     for (const group of sub.groups) group.stream.reset(WireErrorCode.Cancel);
-    sub.groups.clear();
+    sub.groups = [];
     this.#end(sub);
   }
 
@@ -471,7 +489,7 @@ export class SessionPublisher {
         return;
       }
       const send: GroupSend = { sequence: group.sequence, stream };
-      sub.groups.add(send);
+      sub.groups.push(send);
       void this.#sendGroup(sub, group, send);
     }
   }
