@@ -143,13 +143,17 @@ class GroupSender {
     const stream = this.#send.stream;
     try {
       for (;;) {
-        if (stream.closed) return this.#finish(false);
+        if (stream.closed) {
+          this.#finish(false);
+          return;
+        }
         const frame = this.#frame;
         if (frame) {
           const chunk = frame.tryReadChunk();
           if (chunk === undefined) {
             this.#waiting = true;
-            return frame.onNextChange(this.#wake);
+            frame.onNextChange(this.#wake);
+            return;
           }
           if (chunk === null) {
             this.#frame = undefined;
@@ -159,14 +163,21 @@ class GroupSender {
           const last = this.#frameWritten === frame.size;
           const ok = stream.write(chunk, last ? this.#notify : undefined);
           this.#enforceBudget();
-          if (!ok) return this.#waitDrained();
+          if (!ok) {
+            this.#waitDrained();
+            return;
+          }
           continue;
         }
         const next = this.#group.tryNextFrame();
-        if (next === null) return this.#finish(true);
+        if (next === null) {
+          this.#finish(true);
+          return;
+        }
         if (next === undefined) {
           this.#waiting = true;
-          return this.#group.onNextChange(this.#wake);
+          this.#group.onNextChange(this.#wake);
+          return;
         }
         const size = next.size;
         this.#notify = this.#ctx.onFrameSent ? this.#frameSentCallback(size, next.meta) : undefined;
@@ -179,7 +190,10 @@ class GroupSender {
           this.#frameWritten = 0;
         }
         this.#enforceBudget();
-        if (!ok) return this.#waitDrained();
+        if (!ok) {
+          this.#waitDrained();
+          return;
+        }
       }
     } catch (err) {
       this.#fail(err);
