@@ -185,7 +185,10 @@ export interface MoqServerStats {
   readonly sessionsTotal: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
-  /** Live subscriptions per absolute broadcast path. */
+  /**
+   * Subscribers per absolute broadcast path: sessions with at least one live subscription to one
+   * of its tracks (a viewer of video and audio counts once).
+   */
   readonly subscribers: ReadonlyMap<string, number>;
 }
 
@@ -332,8 +335,12 @@ export class MoqServer {
       const stats = session.transport.stats();
       bytesIn += stats.bytesIn;
       bytesOut += stats.bytesOut;
+      let watched: Set<string> | undefined;
       for (const sub of session.subscriptions()) {
         const path = joinPath(root, sub.broadcast);
+        watched ??= new Set();
+        if (watched.has(path)) continue;
+        watched.add(path);
         subscribers.set(path, (subscribers.get(path) ?? 0) + 1);
       }
     }

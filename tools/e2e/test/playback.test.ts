@@ -254,7 +254,7 @@ describe("ffmpeg publishes RTMP; every egress serves it to real players", () => 
   // catalog.json, video and audio), not viewers, so one viewer shows as 2-3 while HLS and DASH
   // count clients. MoqServer.stats() in @lvqr/moq-lite should count distinct sessions per
   // broadcast. Remove `.fails` with the fix.
-  it.fails("one MoQ viewer counts as one MoQ subscriber in /api/v1/streams", async () => {
+  it("one MoQ viewer counts as one MoQ subscriber in /api/v1/streams", async () => {
     const streams =
       await admin<Array<{ name: string; subscribers_by_protocol: { moq: number } }>>("/api/v1/streams");
     // Only the @moq/lite viewer of the first test is still connected (subscribed to video and audio).
