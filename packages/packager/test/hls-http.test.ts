@@ -379,6 +379,39 @@ describe("LL-HLS over HTTP", () => {
     feed.close();
   });
 
+  it("holds the master and a first playlist until every rendition has a complete segment", async () => {
+    // ffmpeg's HLS demuxer crashes on a live playlist that lists parts but no segment, which is
+    // what a request in the first seconds of a broadcast would otherwise get.
+    const app = await start({ readyTimeoutMs: 10_000 });
+    const feed = new StepFeed(app.origin, "live/first");
+    await followed(app.hub, "live/first");
+    await feed.advanceTo(1000);
+    await settle();
+    const answered = new Set<string>();
+    const requests = ["master.m3u8", "playlist.m3u8", "audio.m3u8"].map((file) =>
+      app.app.inject(`/hls/live/first/${file}`).then((response) => {
+        answered.add(file);
+        return response;
+      }),
+    );
+    const manifest = app.app.inject("/dash/live/first/manifest.mpd").then((response) => {
+      answered.add("manifest.mpd");
+      return response;
+    });
+    await settle(150);
+    expect([...answered]).toEqual([]);
+    await feed.advanceTo(5000);
+    const [master, video, audio] = await Promise.all(requests);
+    for (const response of [master!, video!, audio!]) expect(response.statusCode).toBe(200);
+    expect(video!.body).toMatch(/#EXTINF:/);
+    expect(audio!.body).toMatch(/#EXTINF:/);
+    expect(master!.body).toContain("audio.m3u8");
+    const mpd = await manifest;
+    expect(mpd.statusCode).toBe(200);
+    expect(mpd.body).toContain('contentType="audio"');
+    feed.close();
+  });
+
   it("runs the auth hook first, redirects to the owner with the query kept, and reports latency", async () => {
     const samples: Array<[string, string, number]> = [];
     const app = await start({

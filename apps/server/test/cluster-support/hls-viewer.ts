@@ -53,7 +53,8 @@ export function playWithFfmpeg(url: string, seconds: number, timeoutMs = 30_000)
       clearTimeout(timer);
       reject(new Error(`could not run ffmpeg: ${err.message}`));
     });
-    child.once("exit", (code) => {
+    child.once("exit", (code, signal) => {
+      if (signal) stderr += `\nffmpeg killed by ${signal}`;
       clearTimeout(timer);
       const matches = [...stderr.matchAll(/frame=\s*(\d+)/g)];
       const decoded = matches.length ? Number(matches[matches.length - 1]![1]) : 0;

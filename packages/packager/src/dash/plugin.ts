@@ -142,9 +142,7 @@ export async function dashPlugin(app: FastifyInstance, options: DashPluginOption
 
     switch (file.type) {
       case "manifest": {
-        const ready = () =>
-          egress.ended || egress.video.segments.length > 0 || egress.audio.segments.length > 0;
-        await holder.hold(egress, ready, readyTimeoutMs, reply);
+        await holder.hold(egress, () => egress.hasFirstSegments(), readyTimeoutMs, reply);
         const model = buildMpdModel(egress, {
           query: propagatedQuery(request.query, propagate),
           timeUrl: timeUrl(request),

@@ -158,6 +158,22 @@ export class BroadcastEgress {
     return rendition.init !== undefined && (this.#present[kind] || rendition.segments.length > 0);
   }
 
+  /**
+   * True when the broadcast has ended, or it serves at least one rendition and every rendition it
+   * serves has a complete segment. Manifests wait for this (briefly): a player handed a rendition
+   * with no segment yet may stall or, in ffmpeg's case, crash.
+   */
+  hasFirstSegments(): boolean {
+    if (this.ended) return true;
+    const video = this.serves("video");
+    const audio = this.serves("audio");
+    return (
+      (video || audio) &&
+      (!video || this.video.segments.length > 0) &&
+      (!audio || this.audio.segments.length > 0)
+    );
+  }
+
   /** The epoch with that id, if retained. */
   epochById(id: number): EpochRecord | undefined {
     return this.epochs.find((epoch) => epoch.id === id);

@@ -235,10 +235,9 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
     switch (file.type) {
       case "master": {
         const kind: RenditionKind = egress.serves("video") || !egress.serves("audio") ? "video" : "audio";
-        // BANDWIDTH is measured, so wait (briefly) for a first complete segment.
-        const ready = () =>
-          egress.ended || (egress.serves(kind) && egress.rendition(kind).segments.length > 0);
-        await hold(egress, ready, readyTimeoutMs, reply);
+        // BANDWIDTH is measured, and a player given a rendition without a segment may stall, so
+        // wait (briefly) for a first complete segment of every rendition.
+        await hold(egress, () => egress.hasFirstSegments(), readyTimeoutMs, reply);
         const model = buildMultivariantModel(egress, query);
         if (!model || (!egress.rendition(kind).segments.length && !egress.rendition(kind).open)) {
           return notReady(reply, egress, broadcast);
@@ -249,11 +248,15 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
         const directives = parseDeliveryDirectives(request.query);
         if (typeof directives === "string") return replyError(reply, 400, directives);
         const rendition = egress.rendition(file.kind);
-        const hasMedia = () =>
-          egress.ended || (egress.serves(file.kind) && newestPart(rendition) !== undefined);
-        const waited = await hold(egress, hasMedia, readyTimeoutMs, reply);
+        // A first playlist waits (briefly) for a complete segment: ffmpeg crashes on a live
+        // playlist that has only parts. After the wait, parts alone are served.
+        const hasSegment = () =>
+          egress.ended || (egress.serves(file.kind) && rendition.segments.length > 0);
+        const waited = await hold(egress, hasSegment, readyTimeoutMs, reply);
         if (waited === "overloaded") return replyUnavailable(reply, "too many requests are waiting");
-        if (waited !== "ready") return notReady(reply, egress, broadcast, file.kind);
+        if (waited === "aborted") return reply;
+        const hasMedia = egress.ended || (egress.serves(file.kind) && newestPart(rendition) !== undefined);
+        if (!hasMedia) return notReady(reply, egress, broadcast, file.kind);
         if (!egress.serves(file.kind))
           return replyError(reply, 404, `broadcast ${broadcast} has no ${file.kind} rendition`);
         let cache = "public, max-age=1";
