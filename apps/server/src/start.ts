@@ -21,7 +21,7 @@ import {
   LivePlaybackGate,
   StreamKeyStore,
 } from "./auth/index.ts";
-import { ServerCluster } from "./cluster/index.ts";
+import type { ServerCluster } from "./cluster/index.ts";
 import { DEFAULT_PORTS, type ServeConfig, validateServeConfig } from "./config.ts";
 import { PlaybackAudience } from "./playback-audience.ts";
 
@@ -103,8 +103,15 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
     const audience = new PlaybackAudience();
     const broadcastStats = new Map<string, { startedAtMs: number; bytesReceived: number }>();
     const moqBytesSent = new Map<string, number>();
-    const cluster = config.cluster
-      ? new ServerCluster({ config: config.cluster, origin, auth, logger, version: VERSION })
+    // Loaded only when clustering is on: a single node never pays for the Redis client.
+    const cluster: ServerCluster | undefined = config.cluster
+      ? new (await import("./cluster/index.ts")).ServerCluster({
+          config: config.cluster,
+          origin,
+          auth,
+          logger,
+          version: VERSION,
+        })
       : undefined;
     if (cluster) cleanups.push(() => cluster.close());
 
