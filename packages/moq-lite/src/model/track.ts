@@ -20,12 +20,13 @@ export interface TrackLimits {
 }
 
 /**
- * Defaults: about 50 s of a 2.5 Mbit/s stream, or 5 s of one-group-per-frame audio, which is far
- * more than a healthy consumer ever lags and small enough for hundreds of tracks per process.
+ * Defaults: about 13 s of a 2.5 Mbit/s stream (the newest group is kept whatever its size), or
+ * 5 s of one-group-per-frame audio. Far more than a healthy consumer ever lags, and small enough
+ * for hundreds of tracks per process.
  */
 export const DEFAULT_TRACK_LIMITS: TrackLimits = {
   maxGroups: 256,
-  maxBytes: 16 * 1024 * 1024,
+  maxBytes: 4 * 1024 * 1024,
   group: DEFAULT_GROUP_LIMITS,
 };
 
