@@ -17,7 +17,7 @@
  * almost no CPU and does not compete with the server on a small machine.
  */
 import { type ChildProcess, execFile, fork, spawn } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, loadavg, setPriority, tmpdir } from "node:os";
 import path from "node:path";
@@ -41,6 +41,11 @@ function numberFlag(name: string, fallback: number): number {
   return value;
 }
 const SECONDS = numberFlag("seconds", SMOKE ? 10 : 60);
+/** Extra Node options for the server process, e.g. `--node-options "--max-semi-space-size=8"`. */
+const SERVER_NODE_OPTIONS = (() => {
+  const at = args.indexOf("--node-options");
+  return at < 0 ? [] : (args[at + 1] ?? "").split(/\s+/).filter(Boolean);
+})();
 const VIEWERS = {
   moq: numberFlag("moq", SMOKE ? 20 : 200),
   hls: numberFlag("hls", SMOKE ? 20 : 200),
@@ -156,12 +161,23 @@ function builtCli(): string {
   return cli;
 }
 
-/** Starts `lvqr serve` (the built CLI) in its own process, on ephemeral ports. */
+/** The Node options on the CLI's `#!` line (`#!/usr/bin/env -S node --flag …`), as the `lvqr` command runs with them. */
+function shebangNodeOptions(cli: string): string[] {
+  const first = readFileSync(cli, "utf8").split("\n", 1)[0] ?? "";
+  const words = first.startsWith("#!") ? first.slice(2).trim().split(/\s+/) : [];
+  const node = words.findIndex((word) => word === "node" || word.endsWith("/node"));
+  return node < 0 ? [] : words.slice(node + 1);
+}
+
+/** Starts `lvqr serve` (the built CLI, with its `#!` line's Node options) in its own process, on ephemeral ports. */
 async function startServer(dataDir: string): Promise<ServerChild> {
+  const cli = builtCli();
   const child = spawn(
     process.execPath,
     [
-      builtCli(),
+      ...shebangNodeOptions(cli),
+      ...SERVER_NODE_OPTIONS,
+      cli,
       "serve",
       ...["--host", "127.0.0.1", "--port", "0", "--rtmp-port", "0", "--admin-port", "0"],
       ...["--hls-port", "0", "--dash-port", "0", "--data-dir", dataDir, "--log-level", "info"],
@@ -450,6 +466,12 @@ async function main(): Promise<void> {
           heapUsed: metricMb("nodejs_heap_size_used_bytes"),
           heapTotal: metricMb("nodejs_heap_size_total_bytes"),
           external: metricMb("nodejs_external_memory_bytes"),
+          /** Reserved size of each V8 heap space. */
+          heapSpaces: Object.fromEntries(
+            [...metricsText.matchAll(/^nodejs_heap_space_size_total_bytes\{space="([^"]+)"\} ([0-9.e+]+)$/gm)]
+              .map((m) => [m[1]!, round(Number(m[2]) / 2 ** 20)])
+              .filter(([, mb]) => (mb as number) >= 1),
+          ),
         },
         ingestKbps: round(((stats1.bytes_received - stats0.bytes_received) * 8) / 1000 / windowSeconds),
         egressMbps: round(((stats1.bytes_sent - stats0.bytes_sent) * 8) / 1e6 / windowSeconds),

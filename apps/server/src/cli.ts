@@ -1,8 +1,10 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 /**
  * The `lvqr` command. `lvqr serve [flags]` runs the server until SIGINT or SIGTERM, then drains
  * (a second signal exits at once). Invalid flags print a message naming the flag and exit 2.
  */
+// First: V8 heap settings must be in place before the server allocates.
+import "./heap-tuning.ts";
 import { parseServeCommand } from "./cli-options.ts";
 import { ConfigError } from "./config.ts";
 import { type ServerHandle, start } from "./start.ts";
