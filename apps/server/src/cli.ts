@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * The `lvqr` command. `lvqr serve [flags]` runs the server until SIGINT or SIGTERM, then drains
  * (a second signal exits at once). Invalid flags print a message naming the flag and exit 2.
