@@ -250,8 +250,7 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
         const rendition = egress.rendition(file.kind);
         // A first playlist waits (briefly) for a complete segment: ffmpeg crashes on a live
         // playlist that has only parts. After the wait, parts alone are served.
-        const hasSegment = () =>
-          egress.ended || (egress.serves(file.kind) && rendition.segments.length > 0);
+        const hasSegment = () => egress.ended || (egress.serves(file.kind) && rendition.segments.length > 0);
         const waited = await hold(egress, hasSegment, readyTimeoutMs, reply);
         if (waited === "overloaded") return replyUnavailable(reply, "too many requests are waiting");
         if (waited === "aborted") return reply;
