@@ -42,7 +42,13 @@ export {
   type PlaybackTransport,
   splitPlaybackPath,
 } from "./egress/http.ts";
-export { type EgressBroadcastStats, EgressHub, type EgressHubOptions } from "./egress/hub.ts";
+export {
+  type EgressBroadcastStats,
+  EgressHub,
+  type EgressHubOptions,
+  type PlaybackPluginOptions,
+  type PluginHubOptions,
+} from "./egress/hub.ts";
 export type {
   InitRecord,
   PartRecord,

@@ -11,7 +11,6 @@
  * The MPD is dynamic while the broadcast is live and static once it ends; a republish makes it
  * dynamic again with a new Period. Segments are the same bytes as the HLS segments.
  */
-import type { OriginConsumer } from "@lvqr/moq-lite";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { BroadcastEgress } from "../egress/broadcast.ts";
 import {
@@ -19,7 +18,6 @@ import {
   CORS_HEADERS,
   clientGone,
   DEFAULT_PROPAGATED_QUERY,
-  type PlaybackHooks,
   propagatedQuery,
   redirectLocation,
   replyBytes,
@@ -28,7 +26,7 @@ import {
   replyUnavailable,
   splitPlaybackPath,
 } from "../egress/http.ts";
-import { createPluginHub, type EgressHub, initVersionOf } from "../egress/hub.ts";
+import { createPluginHub, initVersionOf, type PlaybackPluginOptions } from "../egress/hub.ts";
 import type { RenditionKind } from "../egress/rendition.ts";
 import { RequestHolder } from "../egress/request-holder.ts";
 import { partCannotExist } from "../hls/media-playlist.ts";
@@ -36,35 +34,7 @@ import { buildMpdModel } from "./manifest.ts";
 import { renderMpd } from "./mpd.ts";
 
 /** Options of {@link dashPlugin}. */
-export interface DashPluginOptions {
-  /** The Origin to serve (the plugin creates and owns an {@link EgressHub}); or pass `egress`. */
-  readonly origin?: OriginConsumer;
-  /** A hub shared with the HLS plugin (owned by the caller); takes precedence over `origin`. */
-  readonly egress?: EgressHub;
-  /** Serve only broadcasts under this path prefix (own hub only). */
-  readonly prefix?: string;
-  /** Part target in ms (own hub only; DASH segments are unaffected). Default 200. */
-  readonly partTargetMs?: number;
-  /** Segment target duration in seconds (own hub only). Default 2. */
-  readonly targetDurationS?: number;
-  /** DVR window and `timeShiftBufferDepth` in seconds (own hub only). Default 120. */
-  readonly dvrWindowS?: number;
-  /** Byte budget per broadcast (own hub only). Default 64 MiB. */
-  readonly maxBytesPerBroadcast?: number;
-  /** Seconds an ended broadcast stays served (own hub only). Default 120. */
-  readonly lingerS?: number;
-  /** Auth, cluster redirect and latency hooks. */
-  readonly hooks?: PlaybackHooks;
-  /**
-   * How long a request waits for a broadcast's first media (or the next segment), ms; an unknown
-   * broadcast is waited for at most 2 s of it. Default 3 x target duration.
-   */
-  readonly readyTimeoutMs?: number;
-  /** Query parameters copied from the MPD request onto its URIs. Default token, jwt, exp, sig. */
-  readonly propagateQuery?: readonly string[];
-  /** Requests held at once; more get 503. Default 10000. */
-  readonly maxHeldRequests?: number;
-}
+export interface DashPluginOptions extends PlaybackPluginOptions {}
 
 /** A request for one file under `/dash/<broadcast>/`. */
 export type DashFile =

@@ -15,6 +15,7 @@ import {
 } from "./broadcast.ts";
 import { ChangeSignal } from "./change-signal.ts";
 import { BroadcastFollower } from "./follower.ts";
+import type { PlaybackHooks } from "./http.ts";
 
 /** Options of an {@link EgressHub}. */
 export interface EgressHubOptions extends Partial<EgressSettings> {
@@ -220,13 +221,37 @@ function validateSettings(settings: EgressSettings): void {
 
 /** Hub settings as the HLS and DASH plugins accept them (part target in ms). */
 export interface PluginHubOptions {
+  /** The Origin to serve (the plugin creates and owns an {@link EgressHub}); or pass `egress`. */
   readonly origin?: OriginConsumer;
+  /** Serve only broadcasts under this path prefix (own hub only). */
   readonly prefix?: string;
+  /** Part target in ms (own hub only; DASH segments are unaffected). Default 200. */
   readonly partTargetMs?: number;
+  /** Segment target duration in seconds (own hub only). Default 2. */
   readonly targetDurationS?: number;
+  /** DVR window (and DASH `timeShiftBufferDepth`) in seconds (own hub only). Default 120. */
   readonly dvrWindowS?: number;
+  /** Byte budget per broadcast (own hub only). Default 64 MiB. */
   readonly maxBytesPerBroadcast?: number;
+  /** Seconds an ended broadcast stays served (own hub only). Default 120. */
   readonly lingerS?: number;
+}
+
+/** Options both the HLS and the DASH plugin take. */
+export interface PlaybackPluginOptions extends PluginHubOptions {
+  /** A hub shared with the other plugin (owned by the caller); takes precedence over `origin`. */
+  readonly egress?: EgressHub;
+  /** Auth, cluster redirect and latency hooks. */
+  readonly hooks?: PlaybackHooks;
+  /**
+   * How long a request waits for a broadcast's first media (or the next segment), ms; an unknown
+   * broadcast is waited for at most 2 s of it. Default 3 x target duration.
+   */
+  readonly readyTimeoutMs?: number;
+  /** Query parameters copied from a manifest request onto the URIs inside it. Default token, jwt, exp, sig. */
+  readonly propagateQuery?: readonly string[];
+  /** Requests held at once across all broadcasts; more get 503. Default 10000. */
+  readonly maxHeldRequests?: number;
 }
 
 /** The hub a plugin creates for itself when it is given an Origin rather than a shared hub. */

@@ -15,7 +15,6 @@
  * directives 400, and media that is not ready after a short wait 503 with `Retry-After`.
  */
 
-import type { OriginConsumer } from "@lvqr/moq-lite";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { BroadcastEgress } from "../egress/broadcast.ts";
 import {
@@ -23,7 +22,6 @@ import {
   CORS_HEADERS,
   clientGone,
   DEFAULT_PROPAGATED_QUERY,
-  type PlaybackHooks,
   propagatedQuery,
   redirectLocation,
   replyBytes,
@@ -32,7 +30,7 @@ import {
   replyUnavailable,
   splitPlaybackPath,
 } from "../egress/http.ts";
-import { createPluginHub, type EgressHub, initVersionOf } from "../egress/hub.ts";
+import { createPluginHub, initVersionOf, type PlaybackPluginOptions } from "../egress/hub.ts";
 import type { RenditionKind } from "../egress/rendition.ts";
 import { RequestHolder } from "../egress/request-holder.ts";
 import {
@@ -48,36 +46,9 @@ import {
 import { renderMediaPlaylist, renderMultivariantPlaylist, type SkipRequest } from "./playlist.ts";
 
 /** Options of {@link hlsPlugin}. */
-export interface HlsPluginOptions {
-  /** The Origin to serve (the plugin creates and owns an {@link EgressHub}); or pass `egress`. */
-  readonly origin?: OriginConsumer;
-  /** A hub shared with the DASH plugin (owned by the caller); takes precedence over `origin`. */
-  readonly egress?: EgressHub;
-  /** Serve only broadcasts under this path prefix (own hub only). */
-  readonly prefix?: string;
-  /** Part target in ms (own hub only). Default 200. */
-  readonly partTargetMs?: number;
-  /** Segment target duration in seconds (own hub only). Default 2. */
-  readonly targetDurationS?: number;
-  /** DVR window in seconds (own hub only). Default 120. */
-  readonly dvrWindowS?: number;
-  /** Byte budget per broadcast (own hub only). Default 64 MiB. */
-  readonly maxBytesPerBroadcast?: number;
-  /** Seconds an ended broadcast stays served (own hub only). Default 120. */
-  readonly lingerS?: number;
-  /** Auth, cluster redirect and latency hooks. */
-  readonly hooks?: PlaybackHooks;
+export interface HlsPluginOptions extends PlaybackPluginOptions {
   /** Longest hold of a blocking reload or hinted part, ms. Default 3 × target duration. */
   readonly blockingTimeoutMs?: number;
-  /**
-   * How long a request waits for a broadcast's first media (or the next segment), ms; an unknown
-   * broadcast is waited for at most 2 s of it. Default 3 x target duration.
-   */
-  readonly readyTimeoutMs?: number;
-  /** Query parameters copied from a playlist request onto the URIs inside it. Default token, jwt, exp, sig. */
-  readonly propagateQuery?: readonly string[];
-  /** Requests held at once across all broadcasts; more get 503. Default 10000. */
-  readonly maxHeldRequests?: number;
 }
 
 /** A request for one file under `/hls/<broadcast>/`. */
