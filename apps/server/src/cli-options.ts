@@ -57,6 +57,13 @@ const OPTIONS: readonly OptionSpec[] = [
     help: "HLS/DASH sliding window in seconds (0: byte budget only)",
     defaultText: "120",
   },
+  {
+    flag: "hls-dvr-memory",
+    kind: "int",
+    range: [0, 86_400],
+    help: "seconds of the newest HLS/DASH media kept in memory; older DVR media is kept in files under --data-dir (at or above the window: all in memory)",
+    defaultText: "12",
+  },
   { flag: "tls-cert", kind: "file", help: "PEM certificate for the MoQ listener (WSS and WebTransport)" },
   { flag: "tls-key", kind: "file", help: "PEM private key matching --tls-cert" },
   { flag: "admin-token", kind: "string", help: "bearer token required by the admin API" },
@@ -79,7 +86,7 @@ const OPTIONS: readonly OptionSpec[] = [
   {
     flag: "data-dir",
     kind: "string",
-    help: "directory for persistent state (stream keys)",
+    help: "directory for persistent state (stream keys) and the DVR files",
     defaultText: "./lvqr-data",
   },
   {
@@ -242,7 +249,12 @@ function buildConfig(values: Map<string, string | true>, specs: Map<string, Opti
     adminPort: port("admin-port"),
     hlsPort: bool("no-hls") ? false : port("hls-port"),
     dashPort: bool("no-dash") ? false : port("dash-port"),
-    hls: { targetDurationS: targetDuration, partTargetMs: partTarget, dvrWindowS: int("hls-dvr-window") },
+    hls: {
+      targetDurationS: targetDuration,
+      partTargetMs: partTarget,
+      dvrWindowS: int("hls-dvr-window"),
+      dvrMemoryS: int("hls-dvr-memory"),
+    },
     auth: {
       adminToken: str("admin-token"),
       publishKey: str("publish-key"),

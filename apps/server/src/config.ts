@@ -30,6 +30,12 @@ export interface HlsConfig {
   readonly partTargetMs?: number;
   /** Sliding window in seconds; 0 keeps as much as the byte budget allows. Default 120. */
   readonly dvrWindowS?: number;
+  /**
+   * Seconds of the newest media kept in memory; older DVR segments are written to files in a
+   * directory under `dataDir` (removed at shutdown). At or above the window, everything stays in
+   * memory. Default 12.
+   */
+  readonly dvrMemoryS?: number;
 }
 
 /** Cluster settings; absent means a single node with no external dependencies. */
@@ -156,6 +162,9 @@ export function validateServeConfig(config: ServeConfig): void {
   }
   if (hls.dvrWindowS !== undefined && !(hls.dvrWindowS >= 0 && hls.dvrWindowS <= 86_400)) {
     throw new ConfigError("hls.dvrWindowS", `${hls.dvrWindowS} is outside 0..86400 seconds`);
+  }
+  if (hls.dvrMemoryS !== undefined && !(hls.dvrMemoryS >= 0 && hls.dvrMemoryS <= 86_400)) {
+    throw new ConfigError("hls.dvrMemoryS", `${hls.dvrMemoryS} is outside 0..86400 seconds`);
   }
   const cluster = config.cluster;
   if (cluster) {

@@ -23,6 +23,7 @@ import {
 } from "./auth/index.ts";
 import type { ServerCluster } from "./cluster/index.ts";
 import { DEFAULT_PORTS, type ServeConfig, validateServeConfig } from "./config.ts";
+import { createDvrDirectory } from "./dvr-directory.ts";
 import { PlaybackAudience } from "./playback-audience.ts";
 
 /** Addresses the listeners actually bound (ports are real even when 0 was asked for). */
@@ -115,11 +116,12 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
       : undefined;
     if (cluster) cleanups.push(() => cluster.close());
 
+    const dataDir = config.dataDir ?? "lvqr-data";
     const streamKeys =
       auth.streamKeys === false
         ? undefined
         : await StreamKeyStore.open({
-            dataDir: config.dataDir ?? "lvqr-data",
+            dataDir,
             logger: logger.child({ component: "stream-keys" }),
             onExpired: (ids) => {
               for (let i = 0; i < ids.length; i++) metrics.streamKeyChanged("expire");
@@ -227,13 +229,28 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
 
     // --- LL-HLS and DASH ---------------------------------------------------------------------
     const hls = config.hls ?? {};
+    // Only the live edge stays in memory; the rest of the DVR window is in files.
+    const dvrMemoryS = hls.dvrMemoryS ?? 12;
+    const spillsDvr = hls.dvrWindowS === 0 || dvrMemoryS < (hls.dvrWindowS ?? 120);
     const egress = new EgressHub({
       origin: (cluster?.egressOrigin ?? origin).consume(),
       ...(hls.targetDurationS === undefined ? {} : { targetDurationS: hls.targetDurationS }),
       ...(hls.partTargetMs === undefined ? {} : { partTargetS: hls.partTargetMs / 1000 }),
       ...(hls.dvrWindowS === undefined ? {} : { dvrWindowS: hls.dvrWindowS }),
+      ...(spillsDvr
+        ? {
+            dvrSpill: {
+              directory: await createDvrDirectory(dataDir, logger),
+              memoryS: dvrMemoryS,
+              onError: (error: Error) => logger.warn({ err: error }, "DVR file write or delete failed"),
+            },
+          }
+        : {}),
     });
-    cleanups.push(() => egress.close());
+    cleanups.push(async () => {
+      egress.close();
+      await egress.closed;
+    });
     const gate = new LivePlaybackGate({
       auth: provider,
       signingSecret: auth.hmacPlaybackSecret,

@@ -26,6 +26,7 @@ describe("lvqr serve flags", () => {
     expect(config.rtmpPort).toBe(1936);
     expect(config.dashPort).toBe(false);
     expect(config.hls).toEqual({ targetDurationS: undefined, partTargetMs: 300, dvrWindowS: 30 });
+    expect(serve(["--hls-dvr-memory", "20"]).hls?.dvrMemoryS).toBe(20);
     expect(config.auth?.adminToken).toBe("t0p");
     expect(config.auth?.livePlaybackAuth).toBe(false);
     expect(config.auth?.streamKeys).toBe(true);

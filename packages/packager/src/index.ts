@@ -36,6 +36,7 @@ export {
   type EgressSettings,
   type EpochRecord,
 } from "./egress/broadcast.ts";
+export { DvrSpill, type DvrSpillOptions, type DvrSpillStats } from "./egress/dvr-spill.ts";
 export {
   type PlaybackHooks,
   type PlaybackTarget,
@@ -55,6 +56,7 @@ export type {
   RenditionKind,
   RenditionTimeline,
   SegmentRecord,
+  SpilledBytes,
 } from "./egress/rendition.ts";
 export {
   type FramePlacement,

@@ -193,6 +193,23 @@ describe("DASH over HTTP", () => {
     expect((await app.inject(`/dash/live/dvr/seg-video-${timeline!.startNumber}.m4s`)).statusCode).toBe(200);
   });
 
+  it("without a time window (0), the byte budget bounds the DVR and timeShiftBufferDepth says what is kept", async () => {
+    const { app, hub } = await live("live/budget", 40_000, {
+      dvrWindowS: 0,
+      maxBytesPerBroadcast: 1024 * 1024,
+    });
+    const egress = hub.get("live/budget")!;
+    expect(egress.bytes).toBeLessThanOrEqual(1024 * 1024 + 512 * 1024);
+    expect(egress.video.findSegment(0)).toBeUndefined();
+    const mpd = (await app.inject("/dash/live/budget/manifest.mpd")).body;
+    const kept = Math.floor(Math.min(egress.video.closedDurationS(), egress.audio.closedDurationS()));
+    expect(attributes(mpd, "MPD")["timeShiftBufferDepth"]).toBe(`PT${Math.max(6, kept)}S`);
+    const [timeline] = timelines(mpd)["video"]!;
+    const segment = await app.inject(`/dash/live/budget/seg-video-${timeline!.startNumber}.m4s`);
+    expect(segment.statusCode).toBe(200);
+    expect(segment.headers["cache-control"]).toBe("public, max-age=600");
+  });
+
   it("turns static when the broadcast ends and dynamic again, with a new Period, on republish", async () => {
     const { app, feed, origin, hub } = await live("live/end", 6_500);
     feed.close();

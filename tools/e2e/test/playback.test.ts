@@ -8,7 +8,7 @@
  * - the admin API's SLO, streams and stats reflect all of it.
  * One server and one publisher serve every test in this file.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -231,6 +231,37 @@ describe("ffmpeg publishes RTMP; every egress serves it to real players", () => 
       expect(probe.packets?.audio, url).toBeDefined();
     }
   }, 90_000);
+
+  it("the DVR window behind the live edge is kept in files, and its oldest segment demuxes in ffprobe", async () => {
+    const dvrDirectories = (await readdir(server.dataDir)).filter((name) => name.startsWith("dvr-"));
+    expect(dvrDirectories).toHaveLength(1);
+    const files = await readdir(path.join(server.dataDir, dvrDirectories[0]!));
+    expect(files.length).toBeGreaterThan(4);
+
+    const playlistUrl = server.hlsUrl(BROADCAST, "playlist.m3u8");
+    const playlist = await (await fetch(playlistUrl)).text();
+    const times = [...playlist.matchAll(/#EXT-X-PROGRAM-DATE-TIME:(\S+)/g)].map((m) => Date.parse(m[1]!));
+    // The oldest listed segment is far behind the 12 s the server keeps in memory.
+    expect(times[times.length - 1]! - times[0]!).toBeGreaterThan(30_000);
+    const init = /#EXT-X-MAP:URI="([^"]+)"/.exec(playlist)![1]!;
+    const oldest = playlist.split("\n").find((line) => line.startsWith("seg-"))!;
+    const bytes = await Promise.all(
+      [init, oldest].map(async (uri) => {
+        const response = await fetch(new URL(uri, playlistUrl));
+        expect(response.status, uri).toBe(200);
+        return Buffer.from(await response.arrayBuffer());
+      }),
+    );
+    const file = path.join(bundleDir, "oldest-segment.mp4");
+    await writeFile(file, Buffer.concat(bytes));
+    const probe = await ffprobe(file, { packets: 1000 });
+    expect(probe.streams.find((stream) => stream.codec_type === "video")).toMatchObject({
+      codec_name: "h264",
+    });
+    const video = probe.packets?.video;
+    expect(video?.count).toBeGreaterThanOrEqual(50);
+    expect(video!.lastPts - video!.firstPts).toBeGreaterThan(1.5);
+  }, 30_000);
 
   it("/api/v1/slo has hls, dash and moq entries with plausible values", async () => {
     const slo = await admin<{ broadcasts: Array<Record<string, number | string>> }>("/api/v1/slo");

@@ -25,6 +25,14 @@ export interface MpdOptions {
   readonly nowMs: number;
 }
 
+/** Without a time window: what the byte budget retains right now in every rendition. */
+function retainedDurationS(egress: BroadcastEgress): number {
+  const retained = [egress.video, egress.audio]
+    .filter((rendition) => rendition.segments.length > 0)
+    .map((rendition) => rendition.closedDurationS());
+  return Math.max(3 * egress.settings.targetDurationS, Math.floor(Math.min(...retained)));
+}
+
 /** The MPD model of a broadcast in its current state, or undefined before any closed segment. */
 export function buildMpdModel(egress: BroadcastEgress, options: MpdOptions): MpdModel | undefined {
   const ast = egress.availabilityStartMs;
@@ -70,7 +78,7 @@ export function buildMpdModel(egress: BroadcastEgress, options: MpdOptions): Mpd
     publishTimeMs: options.nowMs,
     minBufferTimeS: settings.targetDurationS,
     minimumUpdatePeriodS: settings.targetDurationS / 2,
-    timeShiftBufferDepthS: settings.dvrWindowS,
+    timeShiftBufferDepthS: settings.dvrWindowS || retainedDurationS(egress),
     // Segments are listed once complete: stay a segment and a half plus an MPD refresh behind.
     suggestedPresentationDelayS: Math.max(
       2 * settings.targetDurationS,

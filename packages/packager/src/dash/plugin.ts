@@ -13,15 +13,18 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { BroadcastEgress } from "../egress/broadcast.ts";
+import { DvrSpill } from "../egress/dvr-spill.ts";
 import {
   answerPreflight,
   CORS_HEADERS,
   clientGone,
   DEFAULT_PROPAGATED_QUERY,
+  MEDIA_MAX_AGE_WITHOUT_WINDOW_S,
   propagatedQuery,
   redirectLocation,
   replyBytes,
   replyError,
+  replyMediaBytes,
   replyText,
   replyUnavailable,
   splitPlaybackPath,
@@ -69,7 +72,8 @@ export async function dashPlugin(app: FastifyInstance, options: DashPluginOption
   const unknownWaitMs = Math.min(readyTimeoutMs, 2000);
   const propagate = options.propagateQuery ?? DEFAULT_PROPAGATED_QUERY;
   const holder = new RequestHolder(options.maxHeldRequests ?? 10_000);
-  const mediaMaxAgeS = Math.round(hub.settings.dvrWindowS);
+  // Media URIs always name the same bytes: cacheable for as long as they may be listed.
+  const mediaMaxAgeS = Math.round(hub.settings.dvrWindowS) || MEDIA_MAX_AGE_WITHOUT_WINDOW_S;
 
   if (hooks.onLatencySample) {
     const sample = hooks.onLatencySample;
@@ -160,11 +164,12 @@ export async function dashPlugin(app: FastifyInstance, options: DashPluginOption
           }
         }
         const segment = rendition.findSegment(number)!;
-        return replyBytes(
+        return replyMediaBytes(
           reply,
           file.kind === "video" ? "video/mp4" : "audio/mp4",
-          segment.bytes,
+          DvrSpill.segmentBytes(segment),
           `public, max-age=${mediaMaxAgeS}`,
+          `${file.kind} segment ${number}`,
         );
       }
     }

@@ -6,6 +6,7 @@
  * same numbering with a discontinuity instead of starting over (or staying ended).
  */
 import { ChangeSignal } from "./change-signal.ts";
+import type { DvrSpill } from "./dvr-spill.ts";
 import {
   type EgressFrame,
   type InitRecord,
@@ -23,7 +24,7 @@ export interface EgressSettings {
   readonly targetDurationS: number;
   /** Part target. Default 0.2. */
   readonly partTargetS: number;
-  /** Sliding DVR window. Default 120. */
+  /** Sliding DVR window; 0 for no time limit (the byte budget alone bounds it). Default 120. */
   readonly dvrWindowS: number;
   /** Byte budget per broadcast; the oldest segments are evicted past it. Default 64 MiB. */
   readonly maxBytesPerBroadcast: number;
@@ -111,17 +112,23 @@ export class BroadcastEgress {
   readonly #listeners: ReadonlySet<EgressListener>;
   /** Whether each rendition carries media in the current instance (catalog says so). */
   readonly #present: Record<RenditionKind, boolean> = { video: false, audio: false };
+  readonly #spill: DvrSpill | undefined;
 
-  /** Empty state for `path`; numbering starts at `firstMsn` (continuing a forgotten predecessor). */
+  /**
+   * Empty state for `path`; numbering starts at `firstMsn` (continuing a forgotten predecessor).
+   * With a `spill`, closed segments behind the live edge move to disk.
+   */
   constructor(
     path: string,
     settings: EgressSettings,
     listeners: ReadonlySet<EgressListener>,
     firstMsn: { video: number; audio: number } = { video: 0, audio: 0 },
+    spill?: DvrSpill,
   ) {
     this.path = path;
     this.settings = settings;
     this.#listeners = listeners;
+    this.#spill = spill;
     const options = {
       targetDurationS: settings.targetDurationS,
       partTargetS: settings.partTargetS,
@@ -254,9 +261,18 @@ export class BroadcastEgress {
     return epoch.anchorMs + seconds * 1000;
   }
 
-  /** Total bytes held (both renditions). */
+  /** Total bytes held (both renditions), in memory and spilled to disk. */
   get bytes(): number {
     return this.video.bytes + this.audio.bytes;
+  }
+
+  /** The part of {@link BroadcastEgress.bytes} spilled to disk. */
+  get bytesOnDisk(): number {
+    let total = 0;
+    for (const rendition of [this.video, this.audio]) {
+      for (const segment of rendition.segments) if (segment.spilled) total += segment.size;
+    }
+    return total;
   }
 
   #hasMediaInInstance(): boolean {
@@ -323,6 +339,16 @@ export class BroadcastEgress {
     for (const listener of this.#listeners)
       notifyListener(() => listener.segment?.(this, rendition, segment));
     this.#evict();
+    this.#spill?.spillOlderThanLiveEdge(rendition.segments);
+  }
+
+  /** Drops every retained segment's file, if spilled (the hub forgot this broadcast). */
+  releaseSpilled(): void {
+    const spill = this.#spill;
+    if (!spill) return;
+    for (const rendition of [this.video, this.audio]) {
+      for (const segment of rendition.segments) spill.release(segment);
+    }
   }
 
   #finishOpen(): void {
@@ -335,12 +361,12 @@ export class BroadcastEgress {
   /** Applies the DVR window per rendition, then the byte budget across both. */
   #evict(): void {
     const window = this.settings.dvrWindowS;
-    for (const rendition of [this.video, this.audio]) {
+    for (const rendition of window > 0 ? [this.video, this.audio] : []) {
       while (rendition.segments.length > 1) {
         const oldest = rendition.segments[0]!;
         const oldestS = oldest.durationTicks / oldest.init.timescale;
         if (rendition.closedDurationS() - oldestS < window) break;
-        rendition.evictOldest();
+        this.#release(rendition.evictOldest());
       }
     }
     const budget = this.settings.maxBytesPerBroadcast;
@@ -351,9 +377,13 @@ export class BroadcastEgress {
         if (!victim || rendition.segments[0]!.pdtMs < victim.segments[0]!.pdtMs) victim = rendition;
       }
       if (!victim) break;
-      victim.evictOldest();
+      this.#release(victim.evictOldest());
     }
     this.#dropUnusedEpochs();
+  }
+
+  #release(segment: SegmentRecord | undefined): void {
+    if (segment) this.#spill?.release(segment);
   }
 
   #dropUnusedEpochs(): void {

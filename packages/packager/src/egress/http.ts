@@ -82,6 +82,9 @@ export function answerPreflight(request: FastifyRequest, reply: FastifyReply): v
     .send();
 }
 
+/** `max-age` of media segments and parts when the DVR window has no time limit, seconds. */
+export const MEDIA_MAX_AGE_WITHOUT_WINDOW_S = 600;
+
 /** Query parameters that carry credentials and are copied onto URIs inside playlists by default. */
 export const DEFAULT_PROPAGATED_QUERY: readonly string[] = ["token", "jwt", "exp", "sig"];
 
@@ -161,4 +164,25 @@ export function replyBytes(
     .header("cache-control", cache)
     .type(type)
     .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+/**
+ * Replies with media bytes that may still have to be read from disk (a DVR segment spilled by
+ * {@link DvrSpill}): 404 when its file is gone (evicted meanwhile).
+ */
+export async function replyMediaBytes(
+  reply: FastifyReply,
+  type: string,
+  bytes: Uint8Array | Promise<Uint8Array>,
+  cache: string,
+  what: string,
+): Promise<FastifyReply> {
+  if (bytes instanceof Uint8Array) return replyBytes(reply, type, bytes, cache);
+  let read: Uint8Array;
+  try {
+    read = await bytes;
+  } catch {
+    return replyError(reply, 404, `${what} is no longer available`);
+  }
+  return replyBytes(reply, type, read, cache);
 }

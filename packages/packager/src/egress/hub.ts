@@ -14,6 +14,7 @@ import {
   type EgressSettings,
 } from "./broadcast.ts";
 import { ChangeSignal } from "./change-signal.ts";
+import { DvrSpill, type DvrSpillOptions } from "./dvr-spill.ts";
 import { BroadcastFollower } from "./follower.ts";
 import type { PlaybackHooks } from "./http.ts";
 
@@ -27,6 +28,11 @@ export interface EgressHubOptions extends Partial<EgressSettings> {
   readonly lingerS?: number;
   /** Broadcasts followed at once; later ones are not served until others go. Default 1024. */
   readonly maxBroadcasts?: number;
+  /**
+   * Keep only the live edge in memory and write older DVR segments to files in this directory
+   * (see {@link DvrSpill}). Default: everything in memory.
+   */
+  readonly dvrSpill?: DvrSpillOptions;
 }
 
 interface Entry {
@@ -41,8 +47,10 @@ export interface EgressBroadcastStats {
   readonly path: string;
   /** Ended and lingering (serving ENDLIST / a static MPD) rather than live. */
   readonly ended: boolean;
-  /** Segment and part bytes held. */
+  /** Segment and part bytes held, in memory and spilled to disk. */
   readonly bytes: number;
+  /** The part of `bytes` spilled to disk. */
+  readonly bytesOnDisk: number;
   /** Closed segments retained per rendition. */
   readonly segments: { readonly video: number; readonly audio: number };
   /** Frames that could not be used (malformed, before an init, before a keyframe). */
@@ -68,7 +76,10 @@ export class EgressHub {
   readonly #nextNumbers: Map<string, { video: number; audio: number }> = new Map();
   readonly #listeners: Set<EgressListener> = new Set();
   readonly #announced: ReturnType<OriginConsumer["announced"]>;
+  /** Where older DVR segments go, if configured. */
+  readonly spill: DvrSpill | undefined;
   #closed = false;
+  #spillClosed: Promise<void> | undefined;
 
   /** Starts following `options.origin`. */
   constructor(options: EgressHubOptions) {
@@ -83,6 +94,7 @@ export class EgressHub {
     this.#prefix = options.prefix ?? "";
     this.#lingerMs = (options.lingerS ?? 120) * 1000;
     this.#maxBroadcasts = options.maxBroadcasts ?? 1024;
+    this.spill = options.dvrSpill ? new DvrSpill(options.dvrSpill) : undefined;
     this.#announced = this.#origin.announced(this.#prefix);
     void this.#watch();
   }
@@ -105,6 +117,7 @@ export class EgressHub {
         path,
         ended: egress.ended,
         bytes: egress.bytes,
+        bytesOnDisk: egress.bytesOnDisk,
         segments: { video: egress.video.segments.length, audio: egress.audio.segments.length },
         droppedFrames: egress.droppedFrames + egress.video.droppedBeforeKeyframe,
         heldRequests: egress.signal.waiting,
@@ -124,7 +137,10 @@ export class EgressHub {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Stops following and drops all state. Idempotent. */
+  /**
+   * Stops following and drops all state. Idempotent. Spilled files are removed in the
+   * background; await {@link EgressHub.closed} to know they are gone.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -136,6 +152,12 @@ export class EgressHub {
     }
     this.#entries.clear();
     this.signal.notify();
+    this.#spillClosed = this.spill?.close() ?? Promise.resolve();
+  }
+
+  /** Resolves once a closed hub's spilled files are removed. */
+  get closed(): Promise<void> {
+    return this.#spillClosed ?? Promise.resolve();
   }
 
   async #watch(): Promise<void> {
@@ -155,7 +177,7 @@ export class EgressHub {
       const numbers = this.#nextNumbers.get(path);
       this.#nextNumbers.delete(path);
       entry = {
-        egress: new BroadcastEgress(path, this.settings, this.#listeners, numbers),
+        egress: new BroadcastEgress(path, this.settings, this.#listeners, numbers, this.spill),
         follower: undefined,
         broadcast: undefined,
         linger: undefined,
@@ -195,6 +217,7 @@ export class EgressHub {
       if (oldest === undefined) break;
       this.#nextNumbers.delete(oldest);
     }
+    entry.egress.releaseSpilled();
     entry.egress.signal.notify();
     this.signal.notify();
   }
@@ -211,8 +234,8 @@ function validateSettings(settings: EgressSettings): void {
   if (!(partTargetS >= 0.05 && partTargetS <= targetDurationS)) {
     fail(`partTargetS ${partTargetS} is invalid (it must be between 0.05 s and targetDurationS)`);
   }
-  if (!(dvrWindowS >= 3 * targetDurationS)) {
-    fail(`dvrWindowS ${dvrWindowS} is invalid (it must be at least 3 x targetDurationS)`);
+  if (!(dvrWindowS === 0 || (dvrWindowS >= 3 * targetDurationS && dvrWindowS <= 86_400 * 365))) {
+    fail(`dvrWindowS ${dvrWindowS} is invalid (it must be 0, or at least 3 x targetDurationS)`);
   }
   if (!(maxBytesPerBroadcast >= 1024 * 1024)) {
     fail(`maxBytesPerBroadcast ${maxBytesPerBroadcast} is invalid (it must be at least 1 MiB)`);
@@ -229,12 +252,17 @@ export interface PluginHubOptions {
   readonly partTargetMs?: number;
   /** Segment target duration in seconds (own hub only). Default 2. */
   readonly targetDurationS?: number;
-  /** DVR window (and DASH `timeShiftBufferDepth`) in seconds (own hub only). Default 120. */
+  /**
+   * DVR window (and DASH `timeShiftBufferDepth`) in seconds, 0 for no time limit (the byte
+   * budget alone bounds it) (own hub only). Default 120.
+   */
   readonly dvrWindowS?: number;
   /** Byte budget per broadcast (own hub only). Default 64 MiB. */
   readonly maxBytesPerBroadcast?: number;
   /** Seconds an ended broadcast stays served (own hub only). Default 120. */
   readonly lingerS?: number;
+  /** Older DVR segments go to files (own hub only). Default: everything in memory. */
+  readonly dvrSpill?: DvrSpillOptions;
 }
 
 /** Options both the HLS and the DASH plugin take. */
@@ -272,6 +300,7 @@ export function createPluginHub(plugin: string, options: PluginHubOptions): Egre
       ? {}
       : { maxBytesPerBroadcast: options.maxBytesPerBroadcast }),
     ...(options.lingerS === undefined ? {} : { lingerS: options.lingerS }),
+    ...(options.dvrSpill === undefined ? {} : { dvrSpill: options.dvrSpill }),
   });
 }
 

@@ -33,7 +33,7 @@ export interface PartRecord {
   durationTicks: number;
   /** The first frame is a sync sample. */
   readonly independent: boolean;
-  /** Final once `closed`; empty before. */
+  /** Final once `closed`; empty before, and once its segment is spilled to disk. */
   bytes: Uint8Array;
   closed: boolean;
   /** Ingest wall-clock time of the first frame, when the publisher provided it. */
@@ -61,10 +61,24 @@ export interface SegmentRecord {
   /** Samples in the segment (for the frame rate). */
   samples: number;
   closed: boolean;
-  /** All bytes (final once closed; the bytes so far before). */
+  /**
+   * All bytes (final once closed; the bytes so far before). Empty once spilled to disk: read
+   * a closed segment with `DvrSpill.segmentBytes`.
+   */
   bytes: Uint8Array;
+  /** Byte length once closed (it stays when the bytes move to disk); 0 while open. */
+  size: number;
+  /** Where the bytes are when a DVR spill moved them to disk. */
+  spilled: SpilledBytes | undefined;
   /** Ingest wall-clock time of the first frame, when the publisher provided it. */
   readonly firstIngestMs: number | undefined;
+}
+
+/** Where a spilled segment's bytes are: a file, and each part's byte range in it. */
+export interface SpilledBytes {
+  readonly file: string;
+  /** `[start, end)` of each part, by part index. */
+  readonly parts: readonly (readonly [number, number])[];
 }
 
 /** One CMAF frame (moof+mdat) with its timing, as read from the Origin. */
@@ -274,6 +288,8 @@ export class RenditionTimeline {
         samples: 0,
         closed: false,
         bytes: new Uint8Array(0),
+        size: 0,
+        spilled: undefined,
         firstIngestMs: frame.ingestTimeMs,
       };
       this.open = startedSegment;
@@ -328,7 +344,7 @@ export class RenditionTimeline {
   evictOldest(): SegmentRecord | undefined {
     const segment = this.segments.shift();
     if (!segment) return undefined;
-    this.#closedBytes -= segment.bytes.byteLength;
+    this.#closedBytes -= segment.size;
     if (segment.discontinuity) this.evictedDiscontinuities++;
     return segment;
   }
@@ -438,9 +454,10 @@ export class RenditionTimeline {
     this.#openBuffer = undefined;
     if (!segment || !buffer) return undefined;
     segment.bytes = buffer.seal();
+    segment.size = segment.bytes.byteLength;
     segment.closed = true;
-    this.#lastSegmentBytes = segment.bytes.byteLength;
-    this.#closedBytes += segment.bytes.byteLength;
+    this.#lastSegmentBytes = segment.size;
+    this.#closedBytes += segment.size;
     this.segments.push(segment);
     this.#noteClosedSegment(segment);
     return segment;

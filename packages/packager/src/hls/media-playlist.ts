@@ -259,9 +259,9 @@ export function measuredBitrates(
   for (const segment of rendition.segments) {
     const s = seconds(segment);
     if (s <= 0) continue;
-    bytes += segment.bytes.byteLength;
+    bytes += segment.size;
     duration += s;
-    peak = Math.max(peak, (segment.bytes.byteLength * 8) / s);
+    peak = Math.max(peak, (segment.size * 8) / s);
   }
   if (duration <= 0) {
     // Nothing closed yet: estimate from the open segment.

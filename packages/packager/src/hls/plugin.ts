@@ -17,15 +17,18 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { BroadcastEgress } from "../egress/broadcast.ts";
+import { DvrSpill } from "../egress/dvr-spill.ts";
 import {
   answerPreflight,
   CORS_HEADERS,
   clientGone,
   DEFAULT_PROPAGATED_QUERY,
+  MEDIA_MAX_AGE_WITHOUT_WINDOW_S,
   propagatedQuery,
   redirectLocation,
   replyBytes,
   replyError,
+  replyMediaBytes,
   replyText,
   replyUnavailable,
   splitPlaybackPath,
@@ -139,7 +142,8 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
   // An unknown broadcast may be on its way (a relay pull); wait for it, but not as long as for media.
   const unknownWaitMs = Math.min(readyTimeoutMs, 2000);
   const propagate = options.propagateQuery ?? DEFAULT_PROPAGATED_QUERY;
-  const mediaMaxAgeS = Math.round(hub.settings.dvrWindowS);
+  // Media URIs always name the same bytes: cacheable for as long as they may be listed.
+  const mediaMaxAgeS = Math.round(hub.settings.dvrWindowS) || MEDIA_MAX_AGE_WITHOUT_WINDOW_S;
 
   if (hooks.onLatencySample) {
     const sample = hooks.onLatencySample;
@@ -305,7 +309,13 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
           }
         }
         const segment = rendition.findSegment(msn)!;
-        return replyBytes(reply, MEDIA_TYPE, segment.bytes, `public, max-age=${mediaMaxAgeS}`);
+        return replyMediaBytes(
+          reply,
+          MEDIA_TYPE,
+          DvrSpill.segmentBytes(segment),
+          `public, max-age=${mediaMaxAgeS}`,
+          target.file,
+        );
       }
       case "part": {
         const rendition = egress.rendition(file.kind);
@@ -336,7 +346,13 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
               : replyUnavailable(reply, "part not complete yet");
           }
         }
-        return replyBytes(reply, MEDIA_TYPE, part.bytes, `public, max-age=${mediaMaxAgeS}`);
+        return replyMediaBytes(
+          reply,
+          MEDIA_TYPE,
+          DvrSpill.partBytes(rendition.findSegment(msn)!, part.index),
+          `public, max-age=${mediaMaxAgeS}`,
+          target.file,
+        );
       }
     }
   });
