@@ -64,6 +64,16 @@ function sharedProcessRegistry(): Registry {
   return processRegistry;
 }
 
+/** What the metrics hold for one broadcast. */
+interface BroadcastSeries {
+  /** Protocols with a `lvqr_bytes_sent_total` series. */
+  readonly protocols: Set<string>;
+  /** Bytes sent per protocol that have not reached the counter yet. */
+  readonly unsentBytes: Map<string, number>;
+  /** The glass-to-glass histogram's child per transport. */
+  readonly transports: Map<string, { observe(value: number): void }>;
+}
+
 /**
  * The named LVQR metrics in their own registry:
  *
@@ -100,7 +110,7 @@ export class LvqrMetrics implements GlassToGlassSink {
   #streams = 0;
   readonly #sessionsByProtocol = new Map<string, number>();
   // Label values seen per broadcast, so forgetBroadcast() can remove every series of it.
-  readonly #seriesByBroadcast = new Map<string, { protocols: Set<string>; transports: Set<string> }>();
+  readonly #seriesByBroadcast = new Map<string, BroadcastSeries>();
 
   constructor(options: LvqrMetricsOptions = {}) {
     const buckets = options.glassToGlassBucketsMs ?? GLASS_TO_GLASS_BUCKETS_MS;
@@ -154,6 +164,8 @@ export class LvqrMetrics implements GlassToGlassSink {
       help: "Media bytes sent to subscribers, by broadcast and protocol.",
       labelNames: ["broadcast", "protocol"],
       registers,
+      // Sends are counted per frame and subscriber; they reach the counter when it is read.
+      collect: () => this.#flushBytesSent(),
     });
     this.#glassToGlass = new Histogram({
       name: "lvqr_subscriber_glass_to_glass_ms",
@@ -233,15 +245,31 @@ export class LvqrMetrics implements GlassToGlassSink {
   /** Adds `bytes` sent to subscribers of `broadcast` over `protocol`. */
   bytesSent(broadcast: string, protocol: string, bytes: number): void {
     if (!(bytes > 0)) return;
-    this.#series(broadcast).protocols.add(protocol);
+    const pending = this.#series(broadcast).unsentBytes;
+    pending.set(protocol, (pending.get(protocol) ?? 0) + bytes);
     this.#totalBytesSent += bytes;
-    this.#bytesSent.inc({ broadcast, protocol }, bytes);
+  }
+
+  #flushBytesSent(): void {
+    for (const [broadcast, series] of this.#seriesByBroadcast) {
+      for (const [protocol, bytes] of series.unsentBytes) {
+        series.protocols.add(protocol);
+        this.#bytesSent.inc({ broadcast, protocol }, bytes);
+      }
+      series.unsentBytes.clear();
+    }
   }
 
   /** Observes one glass-to-glass latency sample (normally called by `LatencyTracker.record`). */
   observeGlassToGlass(broadcast: string, transport: string, ms: number): void {
-    this.#series(broadcast).transports.add(transport);
-    this.#glassToGlass.observe({ broadcast, transport }, ms);
+    const series = this.#series(broadcast);
+    let child = series.transports.get(transport);
+    if (child === undefined) {
+      // The labelled child, resolved once: every frame to every subscriber is a sample.
+      child = this.#glassToGlass.labels({ broadcast, transport });
+      series.transports.set(transport, child);
+    }
+    child.observe(ms);
   }
 
   /** Drops the histogram series of one (broadcast, transport) key. */
@@ -286,7 +314,7 @@ export class LvqrMetrics implements GlassToGlassSink {
     this.#seriesByBroadcast.delete(broadcast);
     this.#bytesReceived.remove({ broadcast });
     for (const protocol of series.protocols) this.#bytesSent.remove({ broadcast, protocol });
-    for (const transport of series.transports) this.#glassToGlass.remove({ broadcast, transport });
+    for (const transport of series.transports.keys()) this.#glassToGlass.remove({ broadcast, transport });
   }
 
   /** The exposition text: the LVQR metrics, then the process metrics when enabled. */
@@ -297,10 +325,10 @@ export class LvqrMetrics implements GlassToGlassSink {
     return own.endsWith("\n") || own === "" ? own + process : `${own}\n${process}`;
   }
 
-  #series(broadcast: string): { protocols: Set<string>; transports: Set<string> } {
+  #series(broadcast: string): BroadcastSeries {
     let series = this.#seriesByBroadcast.get(broadcast);
     if (series === undefined) {
-      series = { protocols: new Set(), transports: new Set() };
+      series = { protocols: new Set(), unsentBytes: new Map(), transports: new Map() };
       this.#seriesByBroadcast.set(broadcast, series);
     }
     return series;

@@ -49,6 +49,27 @@ describe("LvqrMetrics", () => {
     expect(m.contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
   });
 
+  it("adds bytes sent between scrapes exactly once, and forgets them with the broadcast", async () => {
+    const m = new LvqrMetrics({ processMetrics: false });
+    for (let i = 0; i < 1000; i++) m.bytesSent("live/b", "moq", 7);
+    expect(await m.render()).toContain('lvqr_bytes_sent_total{broadcast="live/b",protocol="moq"} 7000');
+    m.bytesSent("live/b", "moq", 3);
+    m.bytesSent("live/b", "dash", 5);
+    const second = await m.render();
+    expect(second).toContain('lvqr_bytes_sent_total{broadcast="live/b",protocol="moq"} 7003');
+    expect(second).toContain('lvqr_bytes_sent_total{broadcast="live/b",protocol="dash"} 5');
+    expect(await m.render()).toContain('lvqr_bytes_sent_total{broadcast="live/b",protocol="moq"} 7003');
+    m.bytesSent("live/b", "moq", 11);
+    m.observeGlassToGlass("live/b", "moq", 5);
+    m.forgetBroadcast("live/b");
+    const forgotten = await m.render();
+    expect(forgotten).not.toContain('broadcast="live/b"');
+    m.observeGlassToGlass("live/b", "moq", 6);
+    expect(await m.render()).toContain(
+      'lvqr_subscriber_glass_to_glass_ms_count{broadcast="live/b",transport="moq"} 1',
+    );
+  });
+
   it("keeps running totals for the stats route that survive forgetBroadcast", () => {
     const m = new LvqrMetrics({ processMetrics: false });
     m.streamStarted();
