@@ -28,29 +28,56 @@ export class ChangeSignal {
    * `timeoutMs` and "aborted" when `signal` aborts; never rejects.
    */
   waitUntil(condition: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
-    if (condition()) return Promise.resolve("ready");
     if (signal?.aborted) return Promise.resolve("aborted");
-    if (timeoutMs <= 0) return Promise.resolve("timeout");
     return new Promise((resolve) => {
-      const finish = (outcome: WaitOutcome) => {
-        this.#waiters.delete(wake);
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
+      if (!signal) {
+        this.watch(condition, timeoutMs, resolve);
+        return;
+      }
+      const onAbort = () => cancel();
+      const cancel = this.watch(condition, timeoutMs, (outcome) => {
+        signal.removeEventListener("abort", onAbort);
         resolve(outcome);
-      };
-      const wake = () => {
-        let ready: boolean;
-        try {
-          ready = condition();
-        } catch {
-          ready = true;
-        }
-        if (ready) finish("ready");
-      };
-      const onAbort = () => finish("aborted");
-      const timer = setTimeout(() => finish("timeout"), timeoutMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#waiters.add(wake);
+      });
+      signal.addEventListener("abort", onAbort, { once: true });
     });
   }
+
+  /**
+   * The callback form of {@link ChangeSignal.waitUntil}, for hot paths (held HTTP requests): calls
+   * `done` exactly once, synchronously when `condition()` already holds. The returned function
+   * gives up the wait ("aborted"); it does nothing once `done` was called.
+   */
+  watch(condition: () => boolean, timeoutMs: number, done: (outcome: WaitOutcome) => void): () => void {
+    if (condition()) {
+      done("ready");
+      return NOTHING;
+    }
+    if (timeoutMs <= 0) {
+      done("timeout");
+      return NOTHING;
+    }
+    let finished = false;
+    const finish = (outcome: WaitOutcome) => {
+      if (finished) return;
+      finished = true;
+      this.#waiters.delete(wake);
+      clearTimeout(timer);
+      done(outcome);
+    };
+    const wake = () => {
+      let ready: boolean;
+      try {
+        ready = condition();
+      } catch {
+        ready = true;
+      }
+      if (ready) finish("ready");
+    };
+    const timer = setTimeout(finish, timeoutMs, "timeout");
+    this.#waiters.add(wake);
+    return () => finish("aborted");
+  }
 }
+
+const NOTHING = (): void => {};

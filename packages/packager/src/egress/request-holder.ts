@@ -5,7 +5,6 @@
  */
 import type { FastifyReply } from "fastify";
 import type { BroadcastEgress } from "./broadcast.ts";
-import { clientGone } from "./http.ts";
 
 /** Outcome of {@link RequestHolder.hold}. */
 export type HoldOutcome = "ready" | "timeout" | "aborted" | "overloaded";
@@ -26,19 +25,31 @@ export class RequestHolder {
   }
 
   /** Waits until `condition()` (re-checked on every change of `egress`), a timeout, or the client leaving. */
-  async hold(
+  hold(
     egress: BroadcastEgress,
     condition: () => boolean,
     timeoutMs: number,
     reply: FastifyReply,
   ): Promise<HoldOutcome> {
-    if (condition()) return "ready";
-    if (this.#held >= this.#maxHeld) return "overloaded";
+    if (condition()) return Promise.resolve("ready");
+    const response = reply.raw;
+    if (response.destroyed) return Promise.resolve("aborted");
+    if (this.#held >= this.#maxHeld) return Promise.resolve("overloaded");
     this.#held++;
-    try {
-      return await egress.signal.waitUntil(condition, timeoutMs, clientGone(reply));
-    } finally {
-      this.#held--;
-    }
+    // No AbortController: many requests are held at once and each is short-lived, so the
+    // response's own "close" event ends the wait when the client goes away.
+    return new Promise((resolve) => {
+      let settled = false;
+      const onClose = () => {
+        if (!response.writableFinished) cancel();
+      };
+      const cancel = egress.signal.watch(condition, timeoutMs, (outcome) => {
+        settled = true;
+        this.#held--;
+        response.removeListener("close", onClose);
+        resolve(outcome);
+      });
+      if (!settled) response.once("close", onClose);
+    });
   }
 }

@@ -160,14 +160,15 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
   const holder = new RequestHolder(options.maxHeldRequests ?? 10_000);
   const hold = holder.hold.bind(holder);
 
-  // Every held client is answered at the same change with the same text: render it once.
-  const rendered = new WeakMap<BroadcastEgress, Map<string, { version: number; text: string }>>();
+  // Every held client is answered at the same change with the same playlist: render and encode
+  // it once.
+  const rendered = new WeakMap<BroadcastEgress, Map<string, { version: number; bytes: Buffer }>>();
   const renderCached = (
     egress: BroadcastEgress,
     kind: RenditionKind,
     query: string,
     skip?: SkipRequest,
-  ): string => {
+  ): Buffer => {
     let cache = rendered.get(egress);
     if (!cache) {
       cache = new Map();
@@ -175,12 +176,12 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
     }
     const key = `${kind}\n${skip ?? ""}\n${query}`;
     const hit = cache.get(key);
-    if (hit && hit.version === egress.version) return hit.text;
-    const text = renderMediaPlaylist(buildMediaPlaylistModel(egress, kind, { query }), skip);
+    if (hit && hit.version === egress.version) return hit.bytes;
+    const bytes = Buffer.from(renderMediaPlaylist(buildMediaPlaylistModel(egress, kind, { query }), skip));
     // Per-viewer credentials make per-viewer keys: keep the cache small.
     if (cache.size >= 32) cache.clear();
-    cache.set(key, { version: egress.version, text });
-    return text;
+    cache.set(key, { version: egress.version, bytes });
+    return bytes;
   };
 
   app.options("/hls/*", async (request, reply) => answerPreflight(request, reply));
@@ -202,8 +203,7 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
       if (owner !== undefined)
         return reply.code(302).header("location", redirectLocation(owner, request)).send();
     }
-    const gone = clientGone(reply);
-    const egress = hub.get(broadcast) ?? (await hub.waitFor(broadcast, unknownWaitMs, gone));
+    const egress = hub.get(broadcast) ?? (await hub.waitFor(broadcast, unknownWaitMs, clientGone(reply)));
     if (!egress) return replyError(reply, 404, `unknown broadcast ${broadcast}`);
     const query = propagatedQuery(request.query, propagate);
 
@@ -269,7 +269,7 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
           // A response to a blocking request stays valid: it contains at least what was asked for.
           cache = `public, max-age=${targetDurationOf(egress, rendition)}`;
         }
-        return replyText(
+        return replyBytes(
           reply,
           PLAYLIST_TYPE,
           renderCached(egress, file.kind, query, directives.skip),
