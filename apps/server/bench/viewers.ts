@@ -6,8 +6,9 @@
  *   the video and audio tracks it names, every group and frame read (as @moq/watch does).
  * - `hls`: an LL-HLS player per viewer, with its own keep-alive connections and user agent: the
  *   multivariant playlist, then for the video and the audio playlist each a blocking reload on
- *   the preload hint (`_HLS_msn`/`_HLS_part`) alongside a GET of the hinted part (as hls.js does
- *   in low-latency mode).
+ *   the preload hint (`_HLS_msn`/`_HLS_part`, and `_HLS_skip` for a delta update when the
+ *   playlist offers `CAN-SKIP-UNTIL`) alongside a GET of the hinted part (as hls.js does in
+ *   low-latency mode).
  * - `dash`: a DASH player per viewer: the MPD every `minimumUpdatePeriod` (1 s), the init
  *   segments once, then every new segment of both representations.
  *
@@ -193,6 +194,8 @@ async function followPlaylist(
 ): Promise<void> {
   let hint: { at: PartPosition; uri: string } | undefined;
   let last: PartPosition | undefined;
+  // hls.js asks for delta updates once it holds a playlist: v2 when date ranges may be skipped too.
+  let skip = "";
   const fetchPart = async (uri: string) => {
     const answer = await get(new URL(uri, playlistUrl).toString(), agent, userAgent);
     counters.requests++;
@@ -201,7 +204,7 @@ async function followPlaylist(
   };
   while (!isStopped()) {
     try {
-      const query = hint ? `?_HLS_msn=${hint.at[0]}&_HLS_part=${hint.at[1]}` : "";
+      const query = hint ? `?_HLS_msn=${hint.at[0]}&_HLS_part=${hint.at[1]}${skip}` : "";
       // Caught here so a failed playlist request never leaves the part's rejection unhandled.
       const held = hint ? fetchPart(hint.uri).catch((error: unknown) => error as Error) : undefined;
       const playlist = await get(playlistUrl + query, agent, userAgent);
@@ -222,6 +225,8 @@ async function followPlaylist(
         last = part.at;
       }
       if (text.includes("#EXT-X-ENDLIST")) return;
+      if (skip === "" && text.includes("CAN-SKIP-UNTIL="))
+        skip = text.includes("CAN-SKIP-DATERANGES=YES") ? "&_HLS_skip=v2" : "&_HLS_skip=YES";
       const uri = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"/.exec(text)?.[1];
       const numbers = uri ? /part-(\d+)-(\d+)\.m4s/.exec(uri) : null;
       hint = uri && numbers ? { at: [Number(numbers[1]), Number(numbers[2])], uri } : undefined;
