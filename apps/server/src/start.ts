@@ -251,6 +251,8 @@ export async function start(config: ServeConfig = {}): Promise<ServerHandle> {
       egress.close();
       await egress.closed;
     });
+    const spill = egress.spill;
+    if (spill) metrics.trackDvrFiles(() => spill.stats);
     const gate = new LivePlaybackGate({
       auth: provider,
       signingSecret: auth.hmacPlaybackSecret,

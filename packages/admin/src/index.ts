@@ -20,6 +20,7 @@ export {
 export { AdminError, type AdminErrorCode, isAdminError } from "./errors.ts";
 export {
   type AuthFailureEntry,
+  type DvrFileUsage,
   GLASS_TO_GLASS_BUCKETS_MS,
   LvqrMetrics,
   type LvqrMetricsOptions,

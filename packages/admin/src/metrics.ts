@@ -64,6 +64,13 @@ function sharedProcessRegistry(): Registry {
   return processRegistry;
 }
 
+/** DVR segments kept in files, as the metrics read them. */
+export interface DvrFileUsage {
+  readonly files: number;
+  readonly bytes: number;
+  readonly writeErrors: number;
+}
+
 /** What the metrics hold for one broadcast. */
 interface BroadcastSeries {
   /** Protocols with a `lvqr_bytes_sent_total` series. */
@@ -86,6 +93,8 @@ interface BroadcastSeries {
  * - `lvqr_subscriber_glass_to_glass_ms{broadcast,transport}`: latency histogram (fed by `LatencyTracker`).
  * - `lvqr_streamkeys_changed_total{op}`: stream-key mint / revoke / rotate / expire.
  * - `lvqr_slo_client_samples_total{transport}`: accepted client latency pushes.
+ * - `lvqr_dvr_files`, `lvqr_dvr_bytes_on_disk`, `lvqr_dvr_write_errors_total`: DVR segments kept
+ *   in files, once {@link LvqrMetrics.trackDvrFiles} names where to read them.
  *
  * Per-broadcast series live until {@link LvqrMetrics.forgetBroadcast} drops them, so call it when a
  * broadcast ends for good to keep the label set bounded.
@@ -104,6 +113,8 @@ export class LvqrMetrics implements GlassToGlassSink {
   readonly #glassToGlass: Histogram<"broadcast" | "transport">;
   readonly #streamKeysChanged: Counter<"op">;
   readonly #clientSamples: Counter<"transport">;
+  #dvrFiles: (() => DvrFileUsage) | undefined;
+  #dvrWriteErrorsSeen = 0;
   // Running totals for /api/v1/stats; unlike the labelled series they survive forgetBroadcast().
   #totalBytesReceived = 0;
   #totalBytesSent = 0;
@@ -186,7 +197,41 @@ export class LvqrMetrics implements GlassToGlassSink {
       labelNames: ["transport"],
       registers,
     });
+    const dvr = () => this.#dvrFiles?.();
+    new Gauge({
+      name: "lvqr_dvr_files",
+      help: "DVR segments kept in files rather than in memory.",
+      registers,
+      collect() {
+        const usage = dvr();
+        if (usage) this.set(usage.files);
+      },
+    });
+    new Gauge({
+      name: "lvqr_dvr_bytes_on_disk",
+      help: "Bytes of the DVR segments kept in files.",
+      registers,
+      collect() {
+        const usage = dvr();
+        if (usage) this.set(usage.bytes);
+      },
+    });
+    const errors = new Counter({
+      name: "lvqr_dvr_write_errors_total",
+      help: "DVR segments that could not be written to a file (they stay in memory).",
+      registers,
+      collect: () => {
+        const seen = dvr()?.writeErrors ?? this.#dvrWriteErrorsSeen;
+        if (seen > this.#dvrWriteErrorsSeen) errors.inc(seen - this.#dvrWriteErrorsSeen);
+        this.#dvrWriteErrorsSeen = seen;
+      },
+    });
     if (this.#processMetrics) sharedProcessRegistry();
+  }
+
+  /** Where the DVR file gauges are read from at each scrape (e.g. a packager hub's `spill.stats`). */
+  trackDvrFiles(read: () => DvrFileUsage): void {
+    this.#dvrFiles = read;
   }
 
   /** The Content-Type of {@link LvqrMetrics.render}'s output (Prometheus text format 0.0.4). */

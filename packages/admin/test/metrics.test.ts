@@ -70,6 +70,23 @@ describe("LvqrMetrics", () => {
     );
   });
 
+  it("reads the DVR file usage at each scrape once told where", async () => {
+    const m = new LvqrMetrics({ processMetrics: false });
+    expect(await m.render()).toContain("lvqr_dvr_files 0");
+    let usage = { files: 3, bytes: 2_000_000, writeErrors: 0 };
+    m.trackDvrFiles(() => usage);
+    let text = await m.render();
+    expect(text).toContain("lvqr_dvr_files 3");
+    expect(text).toContain("lvqr_dvr_bytes_on_disk 2000000");
+    expect(text).toContain("lvqr_dvr_write_errors_total 0");
+    usage = { files: 1, bytes: 700_000, writeErrors: 2 };
+    text = await m.render();
+    expect(text).toContain("lvqr_dvr_files 1");
+    expect(text).toContain("lvqr_dvr_bytes_on_disk 700000");
+    expect(text).toContain("lvqr_dvr_write_errors_total 2");
+    expect(await m.render()).toContain("lvqr_dvr_write_errors_total 2");
+  });
+
   it("keeps running totals for the stats route that survive forgetBroadcast", () => {
     const m = new LvqrMetrics({ processMetrics: false });
     m.streamStarted();

@@ -237,6 +237,9 @@ describe("ffmpeg publishes RTMP; every egress serves it to real players", () => 
     expect(dvrDirectories).toHaveLength(1);
     const files = await readdir(path.join(server.dataDir, dvrDirectories[0]!));
     expect(files.length).toBeGreaterThan(4);
+    const metrics = await (await fetch(server.adminUrl("/metrics"))).text();
+    expect(Number(/^lvqr_dvr_files (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(4);
+    expect(Number(/^lvqr_dvr_bytes_on_disk (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(1_000_000);
 
     const playlistUrl = server.hlsUrl(BROADCAST, "playlist.m3u8");
     const playlist = await (await fetch(playlistUrl)).text();
