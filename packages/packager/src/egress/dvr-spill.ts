@@ -82,7 +82,7 @@ export class DvrSpill {
     if (spilled === undefined) return;
     this.#files--;
     this.#bytes -= segment.size;
-    unlink(spilled.file).catch((error: Error) => this.#onError(error));
+    unlink(spilled.file).catch((error: Error) => this.#report(error));
   }
 
   /** The bytes of a closed segment, from memory or from its file. */
@@ -106,6 +106,11 @@ export class DvrSpill {
     await rm(this.directory, { recursive: true, force: true });
   }
 
+  /** Errors after `close()` are the directory going away under pending work: not worth a report. */
+  #report(error: Error): void {
+    if (!this.#closed) this.#onError(error);
+  }
+
   async #spill(segment: SegmentRecord): Promise<void> {
     this.#writing.add(segment);
     const file = path.join(this.directory, `${this.#nextFile++}.m4s`);
@@ -115,10 +120,11 @@ export class DvrSpill {
       await writeFile(file, segment.bytes, { flag: "wx" });
     } catch (error) {
       this.#ready = undefined;
-      this.#writeErrors++;
       this.#writing.delete(segment);
-      this.#onError(error as Error);
       unlink(file).catch(() => {});
+      if (this.#closed) return;
+      this.#writeErrors++;
+      this.#report(error as Error);
       return;
     }
     this.#writing.delete(segment);
