@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { loopbackEphemeralConfig } from "../src/config.ts";
 import { createDvrDirectory } from "../src/dvr-directory.ts";
 import { start } from "../src/start.ts";
 
@@ -10,6 +11,12 @@ const dirs: string[] = [];
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+function scratchDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "lvqr-dvr-dir-"));
+  dirs.push(dir);
+  return dir;
+}
 
 describe("the server's DVR files", () => {
   it("is one per server, and a dead server's leftovers are removed at startup", async () => {
@@ -42,19 +49,8 @@ describe("the server's DVR files", () => {
   });
 
   it("a server with no time window (--hls-dvr-window 0) starts, spills, and removes its DVR directory at shutdown", async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), "lvqr-dvr-dir-"));
-    dirs.push(dataDir);
-    const server = await start({
-      host: "127.0.0.1",
-      moqPort: 0,
-      rtmpPort: 0,
-      adminPort: 0,
-      hlsPort: 0,
-      dashPort: 0,
-      dataDir,
-      logLevel: "silent",
-      hls: { dvrWindowS: 0 },
-    });
+    const dataDir = scratchDir();
+    const server = await start(loopbackEphemeralConfig({ dataDir, hls: { dvrWindowS: 0 } }));
     const dvr = readdirSync(dataDir).filter((name) => name.startsWith("dvr-"));
     expect(dvr).toHaveLength(1);
     await server.shutdown();
@@ -62,19 +58,8 @@ describe("the server's DVR files", () => {
   });
 
   it("keeps everything in memory (no directory) when the memory window covers the DVR window", async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), "lvqr-dvr-dir-"));
-    dirs.push(dataDir);
-    const server = await start({
-      host: "127.0.0.1",
-      moqPort: 0,
-      rtmpPort: 0,
-      adminPort: 0,
-      hlsPort: 0,
-      dashPort: 0,
-      dataDir,
-      logLevel: "silent",
-      hls: { dvrWindowS: 30, dvrMemoryS: 30 },
-    });
+    const dataDir = scratchDir();
+    const server = await start(loopbackEphemeralConfig({ dataDir, hls: { dvrWindowS: 30, dvrMemoryS: 30 } }));
     expect(readdirSync(dataDir).filter((name) => name.startsWith("dvr-"))).toHaveLength(0);
     await server.shutdown();
   });

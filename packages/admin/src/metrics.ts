@@ -198,24 +198,18 @@ export class LvqrMetrics implements GlassToGlassSink {
       registers,
     });
     const dvr = () => this.#dvrFiles?.();
-    new Gauge({
-      name: "lvqr_dvr_files",
-      help: "DVR segments kept in files rather than in memory.",
-      registers,
-      collect() {
-        const usage = dvr();
-        if (usage) this.set(usage.files);
-      },
-    });
-    new Gauge({
-      name: "lvqr_dvr_bytes_on_disk",
-      help: "Bytes of the DVR segments kept in files.",
-      registers,
-      collect() {
-        const usage = dvr();
-        if (usage) this.set(usage.bytes);
-      },
-    });
+    const dvrGauge = (name: string, help: string, pick: (usage: DvrFileUsage) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const usage = dvr();
+          if (usage) this.set(pick(usage));
+        },
+      });
+    dvrGauge("lvqr_dvr_files", "DVR segments kept in files rather than in memory.", (u) => u.files);
+    dvrGauge("lvqr_dvr_bytes_on_disk", "Bytes of the DVR segments kept in files.", (u) => u.bytes);
     const errors = new Counter({
       name: "lvqr_dvr_write_errors_total",
       help: "DVR segments that could not be written to a file (they stay in memory).",

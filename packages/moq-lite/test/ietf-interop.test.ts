@@ -110,17 +110,30 @@ const DRAFTS: ReadonlyArray<{ name: string; protocol: string | undefined; versio
 
 const CLIENTS: readonly IetfPeerKind[] = ["lite-0.2.2", "net-0.2.8"];
 
+/**
+ * An official client publishes on `draft` through the relay and @moq/lite 0.2.2 on lite-02 reads
+ * every group byte-exact. Returns the relay's servers, for checks on the sessions they ran.
+ */
+async function ietfPublishesLiteReceives(
+  kind: IetfPeerKind,
+  draft: (typeof DRAFTS)[number],
+  relay: Partial<ServeMoqOptions> = {},
+): Promise<Endpoints["servers"]> {
+  const { ietfUrl, liteUrl, servers } = await endpoints(draft.protocol, relay);
+  const publisher = await ietfPublisher(kind, ietfUrl, draft.protocol);
+  cleanups.push(() => publisher.close());
+  expect(publisher.version).toBe(draft.version);
+  const subscriber = await connectSubscriber("lite-0.2.2", liteUrl);
+  cleanups.push(() => subscriber.close());
+  await scenario(publisher, subscriber);
+  return servers;
+}
+
 for (const draft of DRAFTS) {
   describe(`official clients on ${draft.name} through the relay`, () => {
     for (const kind of CLIENTS) {
       it(`${kind} publishes on ${draft.version}; @moq/lite 0.2.2 on lite-02 receives every group byte-exact`, async () => {
-        const { ietfUrl, liteUrl, servers } = await endpoints(draft.protocol);
-        const publisher = await ietfPublisher(kind, ietfUrl, draft.protocol);
-        cleanups.push(() => publisher.close());
-        expect(publisher.version).toBe(draft.version);
-        const subscriber = await connectSubscriber("lite-0.2.2", liteUrl);
-        cleanups.push(() => subscriber.close());
-        await scenario(publisher, subscriber);
+        const servers = await ietfPublishesLiteReceives(kind, draft);
         const versions = servers.flatMap((server) => [...server.sessions].map((session) => session.version));
         expect(versions).toContain(0xff0dad02);
         expect(versions).toContain(0xff000000 + Number(draft.version.slice(-2)));
@@ -146,13 +159,7 @@ describe("official clients on the legacy `webtransport` WebSocket framing", () =
     for (const kind of draft.protocol ? (["lite-0.2.2"] as const) : CLIENTS) {
       it(`${kind} publishes on ${draft.version}; @moq/lite 0.2.2 on lite-02 receives every group byte-exact`, async () => {
         // The clients offer both framings; a relay that selects only the legacy one gets it.
-        const { ietfUrl, liteUrl, servers } = await endpoints(draft.protocol, { framings: ["webtransport"] });
-        const publisher = await ietfPublisher(kind, ietfUrl, draft.protocol);
-        cleanups.push(() => publisher.close());
-        expect(publisher.version).toBe(draft.version);
-        const subscriber = await connectSubscriber("lite-0.2.2", liteUrl);
-        cleanups.push(() => subscriber.close());
-        await scenario(publisher, subscriber);
+        const servers = await ietfPublishesLiteReceives(kind, draft, { framings: ["webtransport"] });
         const framings = servers.flatMap((server) =>
           [...server.sessions].map((session) => (session.transport as { framing?: string }).framing),
         );

@@ -30,7 +30,8 @@ function retainedDurationS(egress: BroadcastEgress): number {
   const retained = [egress.video, egress.audio]
     .filter((rendition) => rendition.segments.length > 0)
     .map((rendition) => rendition.closedDurationS());
-  return Math.max(3 * egress.settings.targetDurationS, Math.floor(Math.min(...retained)));
+  const minimum = 3 * egress.settings.targetDurationS;
+  return retained.length === 0 ? minimum : Math.max(minimum, Math.floor(Math.min(...retained)));
 }
 
 /** The MPD model of a broadcast in its current state, or undefined before any closed segment. */

@@ -28,7 +28,9 @@ export class ChangeSignal {
    * `timeoutMs` and "aborted" when `signal` aborts; never rejects.
    */
   waitUntil(condition: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
+    if (condition()) return Promise.resolve("ready");
     if (signal?.aborted) return Promise.resolve("aborted");
+    if (timeoutMs <= 0) return Promise.resolve("timeout");
     return new Promise((resolve) => {
       if (!signal) {
         this.watch(condition, timeoutMs, resolve);

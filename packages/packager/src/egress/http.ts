@@ -170,19 +170,17 @@ export function replyBytes(
  * Replies with media bytes that may still have to be read from disk (a DVR segment spilled by
  * {@link DvrSpill}): 404 when its file is gone (evicted meanwhile).
  */
-export async function replyMediaBytes(
+export function replyMediaBytes(
   reply: FastifyReply,
   type: string,
   bytes: Uint8Array | Promise<Uint8Array>,
   cache: string,
   what: string,
-): Promise<FastifyReply> {
+): FastifyReply | Promise<FastifyReply> {
+  // In memory (every live-edge request): answered at once, no promise.
   if (bytes instanceof Uint8Array) return replyBytes(reply, type, bytes, cache);
-  let read: Uint8Array;
-  try {
-    read = await bytes;
-  } catch {
-    return replyError(reply, 404, `${what} is no longer available`);
-  }
-  return replyBytes(reply, type, read, cache);
+  return bytes.then(
+    (read) => replyBytes(reply, type, read, cache),
+    () => replyError(reply, 404, `${what} is no longer available`),
+  );
 }
