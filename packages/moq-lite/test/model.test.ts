@@ -49,6 +49,34 @@ describe("FrameProducer / FrameConsumer", () => {
     expect(await FrameProducer.whole(data).consume().readAll()).toBe(data);
   });
 
+  it("copies a small view of a much larger buffer, so the cache holds only what it counts", async () => {
+    // A frame sliced out of a 64 KiB socket read: kept by reference it would pin the whole read.
+    const read = new Uint8Array(64 * 1024).fill(7);
+    const small = read.subarray(100, 9_500);
+    const copied = await FrameProducer.whole(small).consume().readAll();
+    expect(copied).toEqual(small);
+    expect(copied.buffer.byteLength).toBe(small.byteLength);
+    // A view that fills most of its buffer is not worth a copy.
+    const large = read.subarray(0, 60 * 1024);
+    expect(await FrameProducer.whole(large).consume().readAll()).toBe(large);
+    // Nor is a small buffer's slack (an 8 KiB pool slab holding a 5 KiB chunk).
+    const slab = new Uint8Array(8 * 1024);
+    const chunk = slab.subarray(0, 5 * 1024);
+    expect(await FrameProducer.whole(chunk).consume().readAll()).toBe(chunk);
+  });
+
+  it("wakes its waiters when it completes and still serves readers that come later", async () => {
+    const frame = new FrameProducer(2);
+    const early = frame.consume();
+    const woken = early.readChunk();
+    frame.write(bytes(1, 2));
+    expect(await woken).toEqual(bytes(1, 2));
+    let called = 0;
+    frame.consume().onNextChange(() => called++);
+    expect(await frame.consume().readAll()).toEqual(bytes(1, 2));
+    expect(called).toBe(0);
+  });
+
   it("rejects overflow and reports a short frame when the last handle closes early", async () => {
     const frame = new FrameProducer(2);
     expect(() => frame.write(bytes(1, 2, 3))).toThrowError(/frame overflow/);

@@ -30,11 +30,20 @@ class FrameState {
     if (this.done) return;
     this.done = true;
     this.error = error;
-    this.notifier.notify();
+    this.notifier.notifyFinal();
   }
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Bytes a view may leave unused in its buffer before it is worth copying out. */
+const PINNED_SLACK_BYTES = 4096;
+
+/** True when keeping `chunk` would keep alive more than twice its size (and over 4 KiB more). */
+function pinsMuchMore(chunk: Uint8Array): boolean {
+  const unused = chunk.buffer.byteLength - chunk.byteLength;
+  return unused > PINNED_SLACK_BYTES && unused > chunk.byteLength;
+}
 
 // Gives the consumer classes (and internal helpers) access to the producer's private state.
 let frameStateOf: (producer: FrameProducer) => FrameState;
@@ -54,7 +63,7 @@ export class FrameProducer {
     if (size === 0) this.#state.finish();
   }
 
-  /** A complete frame holding `data` (no copy). */
+  /** A complete frame holding `data` (by reference, as {@link FrameProducer.write} keeps chunks). */
   static whole(data: Uint8Array, meta?: FrameMeta): FrameProducer {
     const frame = new FrameProducer(data.byteLength, meta);
     if (data.byteLength > 0) frame.write(data);
@@ -81,7 +90,11 @@ export class FrameProducer {
     return this.#state.done;
   }
 
-  /** Appends a chunk (kept by reference, not copied). Throws when it would exceed the declared size. */
+  /**
+   * Appends a chunk, kept by reference, except that a small view of a much larger buffer (a
+   * slice of a socket read, say) is copied, so the cache never pins memory it does not count.
+   * Throws when it would exceed the declared size.
+   */
   write(chunk: Uint8Array): void {
     const state = this.#state;
     if (state.done) throw new MoqError("MOQ_CLOSED", "frame is already complete or aborted");
@@ -95,7 +108,7 @@ export class FrameProducer {
       throw error;
     }
     if (chunk.byteLength === 0) return;
-    state.chunks.push(chunk);
+    state.chunks.push(pinsMuchMore(chunk) ? new Uint8Array(chunk) : chunk);
     state.written += chunk.byteLength;
     if (state.written === state.size) state.finish();
     else state.notifier.notify();

@@ -67,7 +67,7 @@ class GroupState {
           ),
       );
     }
-    this.notifier.notify();
+    this.notifier.notifyFinal();
   }
 }
 
@@ -107,7 +107,7 @@ export class GroupProducer {
     return this.#state.done;
   }
 
-  /** Appends a complete frame (no copy). */
+  /** Appends a complete frame, by reference as {@link FrameProducer.write} keeps chunks. */
   writeFrame(data: Uint8Array, meta?: FrameMeta): void {
     this.#append(FrameProducer.whole(data, meta));
   }

@@ -38,4 +38,15 @@ export class ChangeNotifier {
     }
     this.#spare = waiters;
   }
+
+  /**
+   * Wakes every current waiter and lets go of the wake-up lists, for an object that has reached
+   * its final state: a finished frame or group stays in a cache for seconds, and lists sized for
+   * hundreds of subscribers must not stay with it. Later waiters still work (a new list).
+   */
+  notifyFinal(): void {
+    this.notify();
+    this.#spare = undefined;
+    if (this.#count === 0) this.#waiters = [];
+  }
 }
