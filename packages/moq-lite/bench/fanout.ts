@@ -15,6 +15,7 @@
  *   node bench/fanout.ts                 N = 1, 100, 400 for 20 s, then the slow-subscriber scenario
  *   node bench/fanout.ts --smoke         N = 1, 20 for 4 s, slow scenario with N = 20 (CI)
  *   node bench/fanout.ts --n=100 --seconds=10 [--profile]   one run (--profile: relay --cpu-prof)
+ *   node bench/fanout.ts --relay-flags="..."   the relay's Node options (default RELAY_NODE_FLAGS)
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -37,6 +38,13 @@ const KEYFRAME_WEIGHT = 8;
 const BYTES_PER_GROUP = (BITRATE / 8) * (GROUP_FRAMES / FPS);
 const DELTA_BYTES = Math.round(BYTES_PER_GROUP / (KEYFRAME_WEIGHT + GROUP_FRAMES - 1));
 const KEY_BYTES = KEYFRAME_WEIGHT * DELTA_BYTES;
+/**
+ * Node options of the relay process unless `--relay-flags="..."` is given (an empty value: V8's
+ * defaults). The README's relay deployment settings: 1 MiB semi-spaces (a relay's garbage is
+ * short-lived; by default V8 lets the young generation grow to about 64 MB), no Maglev tier (its compiler and code
+ * cost about 5 MB of memory and no measurable CPU here), old generation growth of 1.5 x.
+ */
+const RELAY_NODE_FLAGS = ["--max-semi-space-size=1", "--no-maglev", "--heap-growing-percent=50"];
 /** Subscribers per client process. */
 const PER_PROCESS = 200;
 
@@ -45,6 +53,7 @@ interface RelayStats {
   systemMicros: number;
   atMs: number;
   rss: number;
+  anonymousRss?: number;
   peakRss: number;
   heapUsed: number;
   heapTotal: number;
@@ -63,6 +72,7 @@ interface RunResult {
   systemPercent: number;
   clientCpuPercent: number;
   rssMb: number;
+  anonymousRssMb: number | undefined;
   peakRssMb: number;
   heapMb: number;
   heapTotalMb: number;
@@ -136,7 +146,9 @@ async function run(
   options: { slow?: number; profile?: boolean } = {},
 ): Promise<RunResult> {
   const profileDir = options.profile ? mkdtempSync(path.join(os.tmpdir(), "moq-fanout-prof-")) : undefined;
-  const relayFlags = (args.get("relay-flags") ?? "").split(" ").filter((flag) => flag !== "");
+  const relayFlags = (args.get("relay-flags") ?? RELAY_NODE_FLAGS.join(" "))
+    .split(" ")
+    .filter((flag) => flag !== "");
   const relay = await start("relay-process.mjs", [
     ...relayFlags,
     ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
@@ -242,6 +254,7 @@ async function run(
         (after.atMs - before.atMs)) *
       100,
     rssMb: after.rss / 2 ** 20,
+    anonymousRssMb: after.anonymousRss === undefined ? undefined : after.anonymousRss / 2 ** 20,
     peakRssMb: after.peakRss / 2 ** 20,
     heapMb: after.heapUsed / 2 ** 20,
     heapTotalMb: after.heapTotal / 2 ** 20,
@@ -276,7 +289,7 @@ function print(result: RunResult): void {
       `N=${String(result.n).padStart(3)}`,
       `relay CPU ${result.cpuPercent.toFixed(1)}% of a core (${result.systemPercent.toFixed(1)}% kernel)`,
       `clients ${result.clientCpuPercent.toFixed(0)}%`,
-      `RSS ${result.rssMb.toFixed(0)} MB (peak ${result.peakRssMb.toFixed(0)}; heap ${result.heapMb.toFixed(0)} used of ${result.heapTotalMb.toFixed(0)}, external ${result.externalMb.toFixed(0)})`,
+      `RSS ${result.rssMb.toFixed(0)} MB (peak ${result.peakRssMb.toFixed(0)}; ${result.anonymousRssMb === undefined ? "" : `${result.anonymousRssMb.toFixed(0)} anonymous, the rest the executable's pages; `}heap ${result.heapMb.toFixed(0)} used of ${result.heapTotalMb.toFixed(0)}, external ${result.externalMb.toFixed(0)})`,
       `frames ${result.framesDelivered}/${result.framesSent * result.n} (${result.complete}/${result.n} complete)`,
       `delay p50 ${ms(result.p50)} p95 ${ms(result.p95)} p99 ${ms(result.p99)}`,
       `max queued per subscription ${result.peakQueuedKb.toFixed(0)} KiB (per connection ${result.peakConnectionKb.toFixed(0)} KiB)`,
@@ -288,7 +301,7 @@ function print(result: RunResult): void {
 const only = args.get("n");
 const seconds = Number(args.get("seconds") ?? (smoke ? 4 : 20));
 console.log(
-  `moq-lite fan-out: ${BITRATE / 1e6} Mbit/s, ${FPS} fps, ${GROUP_FRAMES}-frame groups (key ${KEY_BYTES} B, delta ${DELTA_BYTES} B), ${seconds} s per run, loopback WebSocket (qmux-00, lite-02)`,
+  `moq-lite fan-out: ${BITRATE / 1e6} Mbit/s, ${FPS} fps, ${GROUP_FRAMES}-frame groups (key ${KEY_BYTES} B, delta ${DELTA_BYTES} B), ${seconds} s per run, loopback WebSocket (qmux-00, lite-02); relay node ${args.get("relay-flags") ?? RELAY_NODE_FLAGS.join(" ")}`,
 );
 if (only) {
   print(await run(Number(only), seconds, { profile: args.has("profile"), slow: args.has("slow") ? 1 : 0 }));

@@ -5,6 +5,7 @@
  */
 // Plain JavaScript on the built package: a TypeScript entry would load Node's type stripper
 // (tens of MB of WebAssembly) into the process whose memory is being measured.
+import { readFileSync } from "node:fs";
 import v8 from "node:v8";
 import { OriginProducer, serveMoq } from "../dist/index.js";
 
@@ -16,6 +17,19 @@ const server = await serveMoq({
   ...(process.env.BENCH_NO_WEBTRANSPORT ? { webTransport: false } : {}),
   sessionLimits: { subscriberBudgetBytes: Number(process.env.BENCH_BUDGET_BYTES ?? 4 * 1024 * 1024) },
 });
+
+/**
+ * Resident memory the process owns (anonymous pages: heap, buffers, stacks), as opposed to pages
+ * of the Node executable mapped from disk and shared with every other Node process. Linux only.
+ */
+function anonymousRss() {
+  try {
+    const match = /^Anonymous:\s+(\d+) kB/m.exec(readFileSync("/proc/self/smaps_rollup", "utf8"));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 let peakRss = 0;
 /** @type {import("node:inspector/promises").Session | undefined} */
@@ -46,6 +60,7 @@ process.on("message", async (message) => {
       systemMicros: cpu.system,
       atMs: performance.now(),
       rss: memory.rss,
+      anonymousRss: anonymousRss(),
       peakRss: Math.max(peakRss, memory.rss),
       heapUsed: memory.heapUsed,
       heapTotal: memory.heapTotal,

@@ -343,6 +343,9 @@ class QmuxSendStream implements SendStream {
   }
 }
 
+/** What {@link QmuxRecvStream} returns internally when no chunk is there yet. */
+const WAIT: unique symbol = Symbol("wait");
+
 /** The receiving half of a QMux stream. */
 class QmuxRecvStream implements RecvStream {
   readonly #session: QmuxSession;
@@ -374,26 +377,41 @@ class QmuxRecvStream implements RecvStream {
     return this.fin || this.error !== undefined || this.stoppedLocally;
   }
 
-  async read(): Promise<Uint8Array | undefined> {
-    for (;;) {
-      if (this.head < this.chunks.length) {
-        const chunk = this.chunks[this.head]!;
-        this.chunks[this.head] = undefined as never;
-        this.head++;
-        if (this.head === this.chunks.length) {
-          this.chunks = [];
-          this.head = 0;
-        }
-        this.buffered -= chunk.byteLength;
-        this.#session.consumed(this, chunk.byteLength);
-        return chunk;
+  /**
+   * The next chunk, or undefined at the end. Not an async function: an idle stream (a session
+   * stream waits for minutes) holds one pending promise, not a suspended function as well.
+   */
+  read(): Promise<Uint8Array | undefined> {
+    const now = this.#readNow();
+    if (now !== WAIT) return now instanceof MoqError ? Promise.reject(now) : Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const retry = (): void => {
+        const next = this.#readNow();
+        if (next === WAIT) this.#waiter = retry;
+        else if (next instanceof MoqError) reject(next);
+        else resolve(next);
+      };
+      this.#waiter = retry;
+    });
+  }
+
+  /** A chunk, undefined at the end, the stream's error, or WAIT when nothing is there yet. */
+  #readNow(): Uint8Array | undefined | MoqError | typeof WAIT {
+    if (this.head < this.chunks.length) {
+      const chunk = this.chunks[this.head]!;
+      this.chunks[this.head] = undefined as never;
+      this.head++;
+      if (this.head === this.chunks.length) {
+        this.chunks = [];
+        this.head = 0;
       }
-      if (this.error) throw this.error;
-      if (this.fin || this.stoppedLocally) return undefined;
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve;
-      });
+      this.buffered -= chunk.byteLength;
+      this.#session.consumed(this, chunk.byteLength);
+      return chunk;
     }
+    if (this.error) return this.error;
+    if (this.fin || this.stoppedLocally) return undefined;
+    return WAIT;
   }
 
   stop(code: number): void {
@@ -842,8 +860,9 @@ export class QmuxSession implements TransportSession {
     if (recv.stoppedLocally) {
       this.#connectionConsumed(data.byteLength);
     } else if (data.byteLength > 0) {
-      recv.push(data);
+      // Counted before the push: a waiting reader takes the chunk inside it (and returns credit).
       this.#unreadBytes += data.byteLength;
+      recv.push(data);
       if (!this.#qmux && !this.#socketPaused && this.#unreadBytes > this.#limits.legacyReceiveBuffer) {
         this.#socketPaused = true;
         this.#socket.pause();

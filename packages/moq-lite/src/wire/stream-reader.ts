@@ -40,9 +40,13 @@ export class StreamReader {
     return this.#buffered;
   }
 
-  async #fill(): Promise<boolean> {
-    if (this.#ended) return false;
-    const chunk = await this.#stream.read();
+  /** Reads one more chunk; false at the end of the stream. (A `then`, not a suspended function.) */
+  #fill(): Promise<boolean> {
+    if (this.#ended) return Promise.resolve(false);
+    return this.#stream.read().then(this.#keep);
+  }
+
+  readonly #keep = (chunk: Uint8Array | undefined): boolean => {
     if (chunk === undefined) {
       this.#ended = true;
       return false;
@@ -52,7 +56,7 @@ export class StreamReader {
       this.#buffered += chunk.byteLength;
     }
     return true;
-  }
+  };
 
   async #ensure(n: number, field: string): Promise<void> {
     while (this.#buffered < n) {
