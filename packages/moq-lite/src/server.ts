@@ -22,7 +22,6 @@
  */
 import http, { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type {
-  Http2SecureServer,
   Http2ServerRequest,
   Http2ServerResponse,
   IncomingHttpHeaders,
@@ -43,6 +42,7 @@ import { DEFAULT_FRAMINGS, type SubprotocolSelection, selectSubprotocol } from "
 import type { SessionLimits } from "./session/context.ts";
 import { type MoqLogger, silentLogger } from "./session/logger.ts";
 import { MoqSession } from "./session/session.ts";
+import { closeHttpServer, TlsEndpoints } from "./tls-endpoints.ts";
 import type { TransportSession } from "./transport.ts";
 import {
   certificateSha256,
@@ -50,13 +50,12 @@ import {
   type DevCertificateOptions,
   generateDevCertificate,
 } from "./webtransport/certificate.ts";
+import type { WebTransportDecision, WebTransportKind, WebTransportRequest } from "./webtransport/listener.ts";
 import {
-  type WebTransportDecision,
-  type WebTransportKind,
-  WebTransportListener,
-  type WebTransportRequest,
-} from "./webtransport/listener.ts";
-import { type FailsServerSession, loadWebTransportLibrary } from "./webtransport/loader.ts";
+  type FailsServerSession,
+  probeHttp3Addon,
+  webTransportLibraryMissing,
+} from "./webtransport/loader.ts";
 import { WebTransportSession } from "./webtransport/session.ts";
 import { AppProtocol, versionName } from "./wire/version.ts";
 
@@ -705,13 +704,15 @@ export class MoqServer {
   }
 }
 
-/** Closes an HTTP(S)/HTTP2 server and every connection it holds. */
-function closeHttpServer(server: http.Server | https.Server | Http2SecureServer): Promise<void> {
-  return new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    (server as http.Server).closeAllConnections?.();
-    // Servers that never listened (connections are handed to them) call back with an error.
-  });
+/** Hands a connection whose first bytes were read back to `server`, or drops it. */
+function handOver(socket: Socket, server: net.Server | undefined): void {
+  if (socket.destroyed) return;
+  if (!server) {
+    socket.destroy();
+    return;
+  }
+  server.emit("connection", socket);
+  process.nextTick(() => socket.resume());
 }
 
 /** How long a new TCP connection may stay silent before its first byte decides plain or TLS. */
@@ -768,57 +769,50 @@ export async function serveMoq(options: ServeMoqOptions): Promise<MoqServer> {
       .end("this endpoint speaks MoQ over WebSocket (qmux-00 or webtransport subprotocol) and WebTransport");
   };
 
-  // WebTransport (HTTP/2 shares the TLS side of the TCP port; HTTP/3 starts after listen).
-  let wt: WebTransportListener | undefined;
+  // WebTransport: HTTP/2 shares the TLS side of the TCP port and is set up at the first TLS
+  // connection; HTTP/3 listens on UDP from the start, so the quiche addon is probed now.
   let http3Unavailable: string | undefined = wantHttp3 ? undefined : "disabled by configuration";
-  if ((wantHttp2 || wantHttp3) && (!certPem || !keyPem)) {
+  let webTransport = wantHttp2 || wantHttp3;
+  if (webTransport && (!certPem || !keyPem)) {
     logger.warn({}, "moq: WebTransport needs PEM `tls.key` and `tls.cert`; serving WebSocket only");
     http3Unavailable = "no PEM certificate";
-  } else if (wantHttp2 || wantHttp3) {
-    try {
-      const library = await loadWebTransportLibrary();
-      wt = await WebTransportListener.create({
-        library,
-        host: options.host,
-        certPem: certPem!,
-        keyPem: keyPem!,
-        http2: wantHttp2,
-        http3: wantHttp3,
-        logger,
-        decide: (request) => moq.decideWebTransport(request),
-        onSession: (session, kind, context) => moq.acceptWebTransport(session, kind, context),
-      });
-    } catch (err) {
-      logger.warn(
-        { err: (err as Error).message },
-        "moq: WebTransport is unavailable; serving WebSocket only",
-      );
-      http3Unavailable = `WebTransport library failed to load: ${(err as Error).message}`;
+    webTransport = false;
+  } else if (webTransport) {
+    const missing = webTransportLibraryMissing();
+    if (missing !== undefined) {
+      logger.warn({ err: missing }, "moq: WebTransport is unavailable; serving WebSocket only");
+      http3Unavailable = `WebTransport library failed to load: ${missing}`;
+      webTransport = false;
+    } else if (wantHttp3) {
+      http3Unavailable = await probeHttp3Addon();
     }
   }
+  const startsAtBoot = webTransport && wantHttp3 && http3Unavailable === undefined;
 
-  // The TLS server: the WebTransport HTTP/2 server (HTTP/1.1 allowed) or a plain HTTPS server.
-  let secure: Http2SecureServer | https.Server | undefined;
-  if (wt?.secureServer) {
-    secure = wt.secureServer;
-    if (options.tls) secure.setSecureContext(options.tls as never);
-    wt.onRequest(onRequest);
-    wt.onUpgrade((req, socket, head) => moq.handleUpgrade(req, socket, head));
-    wt.onConnectWebSocket((stream, headers) => moq.handleConnectWebSocket(stream, headers));
-  } else if (options.tls) {
-    const server = https.createServer(options.tls, onRequest);
-    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      moq.handleUpgrade(req, socket, head),
-    );
-    secure = server;
-  } else if (dev && keyPem && certPem) {
-    const server = https.createServer({ key: keyPem, cert: certPem }, onRequest);
-    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      moq.handleUpgrade(req, socket, head),
-    );
-    secure = server;
-  }
-  secure?.on("tlsClientError", () => {});
+  // The TLS side: with a configured or development certificate.
+  const tls =
+    options.tls || (certPem && keyPem)
+      ? new TlsEndpoints({
+          tls: options.tls,
+          certPem,
+          keyPem,
+          logger,
+          webTransport: webTransport
+            ? {
+                host: options.host,
+                http2: wantHttp2,
+                http3: wantHttp3,
+                logger,
+                decide: (request) => moq.decideWebTransport(request),
+                onSession: (session, kind, context) => moq.acceptWebTransport(session, kind, context),
+              }
+            : undefined,
+          onRequest,
+          onUpgrade: (req, socket, head) => moq.handleUpgrade(req, socket, head),
+          onConnectWebSocket: (stream, headers) => moq.handleConnectWebSocket(stream, headers),
+        })
+      : undefined;
+  if (startsAtBoot) await tls?.start();
   // Plain HTTP/WS only in development mode (no `tls`).
   let plain: http.Server | undefined;
   if (!options.tls) {
@@ -839,13 +833,9 @@ export async function serveMoq(options: ServeMoqOptions): Promise<MoqServer> {
       socket.pause();
       socket.unshift(chunk);
       // A TLS record starts with 0x16 (handshake); HTTP/1.1 starts with a method name.
-      const target = chunk[0] === 0x16 ? secure : plain;
-      if (!target) {
-        socket.destroy();
-        return;
-      }
-      target.emit("connection", socket);
-      process.nextTick(() => socket.resume());
+      if (chunk[0] !== 0x16) handOver(socket, plain);
+      else if (!tls) socket.destroy();
+      else void tls.server().then((server) => handOver(socket, server));
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -856,9 +846,12 @@ export async function serveMoq(options: ServeMoqOptions): Promise<MoqServer> {
     });
   });
   const port = (front.address() as AddressInfo).port;
+  const wt = startsAtBoot ? tls?.webTransport : undefined;
   if (wt) {
     await wt.startHttp3(port);
     http3Unavailable = wt.http3Live ? undefined : wt.http3Unavailable;
+  } else if (startsAtBoot) {
+    http3Unavailable = "WebTransport library failed to load";
   }
   if (http3Unavailable !== undefined && wantHttp3) {
     logger.info({ reason: http3Unavailable }, "moq: WebTransport over HTTP/3 is unavailable");
@@ -880,8 +873,7 @@ export async function serveMoq(options: ServeMoqOptions): Promise<MoqServer> {
         logger.error({ err: (err as Error).message }, "moq: development certificate renewal failed");
         return;
       }
-      secure?.setSecureContext({ key: current.keyPem, cert: current.certPem });
-      wt?.updateCertificate(current.certPem, current.keyPem);
+      tls?.updateCertificate(current.certPem, current.keyPem);
       moq.setCertificateSha256(current.sha256);
       logger.info(
         { sha256: current.sha256, notAfter: current.notAfter.toISOString() },
@@ -893,8 +885,8 @@ export async function serveMoq(options: ServeMoqOptions): Promise<MoqServer> {
 
   const listeners: MoqListenerKind[] = [];
   if (plain) listeners.push("ws");
-  if (secure) listeners.push("wss");
-  if (wt?.secureServer) listeners.push("webtransport-h2");
+  if (tls) listeners.push("wss");
+  if (webTransport && wantHttp2 && (!startsAtBoot || wt?.secureServer)) listeners.push("webtransport-h2");
   if (wt?.http3Live) listeners.push("webtransport-h3");
   logger.info(
     {
@@ -910,13 +902,12 @@ export async function serveMoq(options: ServeMoqOptions): Promise<MoqServer> {
       {
         close: async () => {
           clearInterval(rotation);
-          wt?.close();
           const frontClosed = new Promise<void>((resolve) => front.close(() => resolve()));
           // Idle keep-alive and half-open connections would hold close() open: end them all.
           for (const socket of connections) socket.destroy();
           await frontClosed;
           if (plain) await closeHttpServer(plain);
-          if (secure) await closeHttpServer(secure);
+          await tls?.close();
         },
       },
     ],

@@ -5,9 +5,12 @@
  * window (the stall this package works around), the development certificate flow, and the
  * HTTP statuses an authorizer chooses.
  */
+import { execFile } from "node:child_process";
 import type { X509Certificate } from "node:crypto";
 import http2 from "node:http2";
 import tls from "node:tls";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import {
   checkServerCertificateHashRules,
   connectMoq,
@@ -24,6 +27,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { patternBytes, readAllGroups, startRelay, waitUntil } from "./helpers.ts";
 import { CLIENT_DEFAULT_PARAMS } from "./raw-peer.ts";
 
+const run = promisify(execFile);
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -72,6 +76,24 @@ describe("WebTransport over HTTP/2", () => {
     expect(cert.checkIP("127.0.0.1")).toBe("127.0.0.1");
     expect(cert.checkIP("::1")).toBe("::1");
   });
+
+  it("loads the WebTransport library at the first TLS connection, not at startup or for WebSocket", async () => {
+    const script = fileURLToPath(new URL("./lazy-webtransport-relay.ts", import.meta.url));
+    const { stdout } = await run(process.execPath, ["--conditions=@lvqr/source", script], {
+      timeout: 60_000,
+    });
+    const steps = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { step: string; imported: boolean; [key: string]: unknown });
+    expect(steps).toEqual([
+      { step: "listening", imported: false, transports: ["ws", "wss", "webtransport-h2"] },
+      { step: "websocket session", imported: false },
+      { step: "tls connection", imported: true, sha256Matches: true },
+      { step: "webtransport session", imported: true, transport: "webtransport-h2" },
+      { step: "closed", imported: true },
+    ]);
+  }, 70_000);
 
   for (const protocols of [["moql"], undefined]) {
     const name = protocols ? "SETUP (moql, lite-02)" : "WT-Protocol moq-lite-04";

@@ -1,7 +1,9 @@
 /**
  * Lazy loading of `@fails-components/webtransport` (WebTransport over HTTP/2 and, with its
- * optional quiche addon, HTTP/3). Nothing is imported until a WebTransport listener or client is
- * created, so relays that only speak WebSocket never pay for it.
+ * optional quiche addon, HTTP/3). Nothing is imported until it is needed: a relay loads it at its
+ * first TLS connection (or at startup when the quiche addon is installed, because HTTP/3 listens
+ * from the start), a client at its first WebTransport connect. Relays that only ever see
+ * WebSocket never pay for it (about 4.5 MB of memory).
  *
  * When the quiche addon is absent, merely importing the library prints "http3 loader" errors to
  * the console from its module initialisers. We probe the addon first; when it is missing, those
@@ -109,17 +111,40 @@ function isNoise(args: unknown[]): boolean {
   return typeof first === "string" && NOISE.some((prefix) => first.startsWith(prefix));
 }
 
-async function load(): Promise<WebTransportLibrary> {
-  let http3Unavailable: string | undefined;
-  try {
-    await import(HTTP3_ADDON);
-  } catch (err) {
-    const error = err as NodeJS.ErrnoException;
-    http3Unavailable =
-      error.code === "ERR_MODULE_NOT_FOUND"
+let probing: Promise<string | undefined> | undefined;
+
+/**
+ * Loads the HTTP/3 (quiche) addon alone, once per process: resolves to undefined when it loaded,
+ * or to the reason it did not. Cheap when the addon is absent; the library itself is not loaded.
+ */
+export function probeHttp3Addon(): Promise<string | undefined> {
+  probing ??= import(HTTP3_ADDON).then(
+    () => undefined,
+    (err: NodeJS.ErrnoException) =>
+      err.code === "ERR_MODULE_NOT_FOUND"
         ? `${HTTP3_ADDON} is not installed`
-        : `${HTTP3_ADDON} failed to load (${error.message.split("\n")[0]})`;
+        : `${HTTP3_ADDON} failed to load (${err.message.split("\n")[0]})`,
+  );
+  return probing;
+}
+
+/**
+ * Why the library cannot be loaded, found without loading it (it is resolved, not imported), or
+ * undefined when it is installed.
+ */
+export function webTransportLibraryMissing(): string | undefined {
+  // Some module runners (test tools) lack import.meta.resolve: then only loading will tell.
+  if (typeof import.meta.resolve !== "function") return undefined;
+  try {
+    import.meta.resolve(LIBRARY);
+    return undefined;
+  } catch (err) {
+    return `${LIBRARY} is not installed (${(err as Error).message.split("\n")[0]})`;
   }
+}
+
+async function load(): Promise<WebTransportLibrary> {
+  const http3Unavailable = await probeHttp3Addon();
   if (http3Unavailable === undefined) {
     const module = (await import(LIBRARY)) as unknown as FailsWebTransportModule;
     return { module, http3: true, http3Unavailable };
