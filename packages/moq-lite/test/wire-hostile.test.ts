@@ -291,6 +291,21 @@ describe("StreamReader", () => {
     );
   });
 
+  it("messageOrEnd gives undefined only at a clean end; a cut size or body is named", async () => {
+    expect(await new StreamReader(chunks(), "t").messageOrEnd("m", 100)).toBeUndefined();
+    await expect(new StreamReader(chunks("40"), "t").messageOrEnd("m", 100)).rejects.toThrow(
+      "t: stream ended inside m size (needs 2 byte(s), 1 left)",
+    );
+    await expect(new StreamReader(chunks("04 01", "02"), "t").messageOrEnd("m", 100)).rejects.toThrow(
+      "t: stream ended inside m (needs 4 byte(s), 2 left)",
+    );
+    // A message arriving one byte per chunk is assembled, and the reader goes on after it.
+    const reader = new StreamReader(chunks("40", "05", "01", "02", "03", "04", "05", "00"), "t");
+    expect(await reader.messageOrEnd("m", 100)).toEqual(hex("01 02 03 04 05"));
+    expect(await reader.message("m", 100)).toEqual(new Uint8Array(0));
+    expect(await reader.done()).toBe(true);
+  });
+
   it("rejects a message size above the bound before buffering it", async () => {
     await expect(new StreamReader(chunks("80 10 00 00"), "t").message("m", 1024)).rejects.toThrow(
       /exceeds the limit 1024/,

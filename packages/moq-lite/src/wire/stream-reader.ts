@@ -14,6 +14,9 @@ import {
   varintLength,
 } from "./varint.ts";
 
+/** An attempt's answer when more bytes are needed. */
+const MORE: unique symbol = Symbol("more");
+
 /** Reads varints, raw bytes and size-prefixed messages from a {@link RecvStream}. */
 export class StreamReader {
   readonly #stream: RecvStream;
@@ -23,6 +26,9 @@ export class StreamReader {
   #offset = 0;
   #buffered = 0;
   #ended = false;
+  /** What the pending read is missing (for the "ended inside" error). */
+  #wantBytes = 0;
+  #wantField = "";
 
   /** A reader of `stream`; `what` names the stream in error messages (e.g. "subscribe stream"). */
   constructor(stream: RecvStream, what: string) {
@@ -58,23 +64,58 @@ export class StreamReader {
     return true;
   };
 
-  async #ensure(n: number, field: string): Promise<void> {
-    while (this.#buffered < n) {
-      if (!(await this.#fill())) {
-        throw new ProtocolViolationError(
-          `${this.#what}: stream ended inside ${field} (needs ${n} byte(s), ${this.#buffered} left)`,
-          "MOQ_DECODE",
-        );
-      }
+  /**
+   * Runs `attempt` on what is buffered, refilling until it gives an answer; when the stream ends
+   * first, that is an error naming what was cut (an attempt that accepts the end answers itself).
+   * No suspended function is left while waiting: an idle reader (a control stream waits for
+   * minutes) holds one pending promise and its callback.
+   */
+  #until<T>(attempt: (this: StreamReader) => T | typeof MORE): Promise<T> {
+    try {
+      const result = attempt.call(this);
+      if (result !== MORE) return Promise.resolve(result);
+      if (this.#ended) this.#endedInside();
+    } catch (err) {
+      return Promise.reject(err);
     }
+    return new Promise<T>((resolve, reject) => {
+      const retry = (): void => {
+        try {
+          const result = attempt.call(this);
+          if (result !== MORE) resolve(result);
+          else if (this.#ended) this.#endedInside();
+          else this.#fill().then(retry, reject);
+        } catch (err) {
+          reject(err);
+        }
+      };
+      this.#fill().then(retry, reject);
+    });
+  }
+
+  /** True when `n` bytes are buffered; otherwise notes what is missing, for {@link #endedInside}. */
+  #have(n: number, field: string): boolean {
+    if (this.#buffered >= n) return true;
+    this.#wantBytes = n;
+    this.#wantField = field;
+    return false;
+  }
+
+  #endedInside(): never {
+    throw new ProtocolViolationError(
+      `${this.#what}: stream ended inside ${this.#wantField} (needs ${this.#wantBytes} byte(s), ${this.#buffered} left)`,
+      "MOQ_DECODE",
+    );
   }
 
   /** True at a clean end of stream (FIN with nothing left); waits for data otherwise. */
-  async done(): Promise<boolean> {
-    while (this.#buffered === 0) {
-      if (!(await this.#fill())) return true;
-    }
-    return false;
+  done(): Promise<boolean> {
+    return this.#until(this.#doneNow);
+  }
+
+  #doneNow(): boolean | typeof MORE {
+    if (this.#buffered > 0) return false;
+    return this.#ended ? true : MORE;
   }
 
   /** Takes `n` buffered bytes: a view when they lie in one chunk, else one copy. */
@@ -110,87 +151,108 @@ export class StreamReader {
     return this.#chunks[0]![this.#offset]!;
   }
 
-  /** One byte. */
-  async u8(field: string): Promise<number> {
-    await this.#ensure(1, field);
-    const value = this.#peekByte();
-    this.#advance(1);
+  /** A varint from the buffer if it is all there (MORE if not); throws when above `max`. */
+  #varintNow(field: string, max: number): number | typeof MORE {
+    if (!this.#have(1, field)) return MORE;
+    const length = varintLength(this.#peekByte());
+    if (!this.#have(length, field)) return MORE;
+    return this.#checked(readVarintAt(this.#take(length), 0), field, max);
+  }
+
+  #checked(value: number, field: string, max: number): number {
+    if (value < 0 || value > max) {
+      throw new ProtocolViolationError(
+        `${this.#what}: ${field} ${value < 0 ? "exceeds 2^53-1" : `${value} exceeds the limit ${max}`}`,
+        "MOQ_BOUNDS_EXCEEDED",
+      );
+    }
     return value;
+  }
+
+  /** One byte. */
+  u8(field: string): Promise<number> {
+    return this.#until(() => {
+      if (!this.#have(1, field)) return MORE;
+      const value = this.#peekByte();
+      this.#advance(1);
+      return value;
+    });
   }
 
   /** A big-endian u16. */
-  async u16(field: string): Promise<number> {
-    await this.#ensure(2, field);
-    const bytes = this.#take(2);
-    return (bytes[0]! << 8) | bytes[1]!;
+  u16(field: string): Promise<number> {
+    return this.#until(() => {
+      if (!this.#have(2, field)) return MORE;
+      const bytes = this.#take(2);
+      return (bytes[0]! << 8) | bytes[1]!;
+    });
   }
 
   /** A varint up to `max` (default 2^53-1). */
-  async varint(field: string, max: number = MAX_SAFE_VARINT): Promise<number> {
-    await this.#ensure(1, field);
-    const length = varintLength(this.#peekByte());
-    await this.#ensure(length, field);
-    const value = readVarintAt(this.#take(length), 0);
-    if (value < 0 || value > max) {
-      throw new ProtocolViolationError(
-        `${this.#what}: ${field} ${value < 0 ? "exceeds 2^53-1" : `${value} exceeds the limit ${max}`}`,
-        "MOQ_BOUNDS_EXCEEDED",
-      );
-    }
-    return value;
+  varint(field: string, max: number = MAX_SAFE_VARINT): Promise<number> {
+    return this.#until(() => this.#varintNow(field, max));
   }
 
   /** A leading-ones varint (moq-transport draft-17) up to `max` (default 2^53-1). */
-  async leadingOnes(field: string, max: number = MAX_SAFE_VARINT): Promise<number> {
-    await this.#ensure(1, field);
-    const length = leadingOnesLength(this.#peekByte());
-    if (length === 0) {
-      throw new ProtocolViolationError(
-        `${this.#what}: ${field} uses the reserved varint prefix 0b1111110`,
-        "MOQ_DECODE",
-      );
-    }
-    await this.#ensure(length, field);
-    const value = readLeadingOnesAt(this.#take(length), 0);
-    if (value < 0 || value > max) {
-      throw new ProtocolViolationError(
-        `${this.#what}: ${field} ${value < 0 ? "exceeds 2^53-1" : `${value} exceeds the limit ${max}`}`,
-        "MOQ_BOUNDS_EXCEEDED",
-      );
-    }
-    return value;
+  leadingOnes(field: string, max: number = MAX_SAFE_VARINT): Promise<number> {
+    return this.#until(() => {
+      if (!this.#have(1, field)) return MORE;
+      const length = leadingOnesLength(this.#peekByte());
+      if (length === 0) {
+        throw new ProtocolViolationError(
+          `${this.#what}: ${field} uses the reserved varint prefix 0b1111110`,
+          "MOQ_DECODE",
+        );
+      }
+      if (!this.#have(length, field)) return MORE;
+      return this.#checked(readLeadingOnesAt(this.#take(length), 0), field, max);
+    });
   }
 
   /** Exactly `n` bytes (a view when possible). */
-  async bytes(n: number, field: string): Promise<Uint8Array> {
-    if (n === 0) return new Uint8Array(0);
-    await this.#ensure(n, field);
-    return this.#take(n);
+  bytes(n: number, field: string): Promise<Uint8Array> {
+    if (n === 0) return Promise.resolve(new Uint8Array(0));
+    return this.#until(() => (this.#have(n, field) ? this.#take(n) : MORE));
   }
 
   /** A size-prefixed message body of at most `maxSize` bytes. */
-  async message(what: string, maxSize: number): Promise<Uint8Array> {
-    const size = await this.varint(`${what} size`, maxSize);
-    return this.bytes(size, what);
+  message(what: string, maxSize: number): Promise<Uint8Array> {
+    return this.#message(what, maxSize, false) as Promise<Uint8Array>;
   }
 
   /** Like {@link message}, but returns undefined at a clean end of stream before the message. */
-  async messageOrEnd(what: string, maxSize: number): Promise<Uint8Array | undefined> {
-    if (await this.done()) return undefined;
-    return this.message(what, maxSize);
+  messageOrEnd(what: string, maxSize: number): Promise<Uint8Array | undefined> {
+    return this.#message(what, maxSize, true);
+  }
+
+  /** Reads the size, then the body; with `endOk`, an end before the first byte gives undefined. */
+  #message(what: string, maxSize: number, endOk: boolean): Promise<Uint8Array | undefined> {
+    let size = -1;
+    return this.#until<Uint8Array | undefined>(() => {
+      if (size < 0) {
+        if (endOk && this.#ended && this.#buffered === 0) return undefined;
+        const value = this.#varintNow(`${what} size`, maxSize);
+        if (value === MORE) return MORE;
+        size = value;
+      }
+      if (size === 0) return new Uint8Array(0);
+      return this.#have(size, what) ? this.#take(size) : MORE;
+    });
   }
 
   /**
    * Up to `max` bytes of what is available (waiting for at least one), as a view; for streaming
    * a frame's payload without copying. Throws when the stream ends first.
    */
-  async chunk(max: number, field: string): Promise<Uint8Array> {
-    await this.#ensure(1, field);
-    const first = this.#chunks[0]!;
-    const n = Math.min(max, first.byteLength - this.#offset);
-    const out = first.subarray(this.#offset, this.#offset + n);
-    this.#advance(n);
-    return out;
+  chunk(max: number, field: string): Promise<Uint8Array> {
+    return this.#until(() => {
+      if (!this.#have(1, field)) return MORE;
+      const first = this.#chunks[0]!;
+      const n = Math.min(max, first.byteLength - this.#offset);
+      const out = first.subarray(this.#offset, this.#offset + n);
+      this.#advance(n);
+      return out;
+    });
   }
 
   /** Stops the underlying stream. */
