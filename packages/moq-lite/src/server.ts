@@ -20,7 +20,7 @@
  * await server.close();
  * ```
  */
-import http, { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from "node:http";
 import type {
   Http2ServerRequest,
   Http2ServerResponse,
@@ -28,6 +28,7 @@ import type {
   ServerHttp2Stream,
 } from "node:http2";
 import https from "node:https";
+import { createRequire } from "node:module";
 import net, { type AddressInfo, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import WebSocket, { WebSocketServer } from "ws";
@@ -58,6 +59,14 @@ import {
 } from "./webtransport/loader.ts";
 import { WebTransportSession } from "./webtransport/session.ts";
 import { AppProtocol, versionName } from "./wire/version.ts";
+
+/**
+ * `node:http`, loaded with `require`: importing it as an ES module makes Node read every export
+ * to build the module namespace, including the lazy `WebSocket`/`MessageEvent`/`CloseEvent`
+ * getters, which load undici (Node's fetch and WebSocket client); that costs a relay about 14 MB
+ * of memory for code it never runs.
+ */
+const http = createRequire(import.meta.url)("node:http") as typeof import("node:http");
 
 /**
  * What a connection may do, as path prefixes relative to its root (`undefined` = everything,
@@ -242,7 +251,7 @@ function rejectUpgrade(socket: Duplex, status: number, message: string): void {
     return;
   }
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
   );
   socket.once("finish", () => socket.destroy());
@@ -276,7 +285,7 @@ export class MoqServer {
   #sessionsTotal = 0;
   #closedBytesIn = 0;
   #closedBytesOut = 0;
-  #httpServer: http.Server | https.Server | undefined;
+  #httpServer: HttpServer | https.Server | undefined;
   #closing: Promise<void> | undefined;
   /** Resources serveMoq created, closed with the server. */
   #owned: { close(): Promise<void> | void }[] = [];
@@ -353,7 +362,7 @@ export class MoqServer {
   }
 
   /** Routes WebSocket upgrades of `server` to this MoQ server (every path). */
-  attach(server: http.Server | https.Server): void {
+  attach(server: HttpServer | https.Server): void {
     this.#httpServer ??= server;
     if (this.#listeners.length === 0) this.#listeners = [server instanceof https.Server ? "wss" : "ws"];
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
@@ -814,7 +823,7 @@ export async function serveMoq(options: ServeMoqOptions): Promise<MoqServer> {
       : undefined;
   if (startsAtBoot) await tls?.start();
   // Plain HTTP/WS only in development mode (no `tls`).
-  let plain: http.Server | undefined;
+  let plain: HttpServer | undefined;
   if (!options.tls) {
     plain = http.createServer(onRequest);
     plain.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
