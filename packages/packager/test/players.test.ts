@@ -26,6 +26,19 @@ function asset(relative: string): string {
   return file;
 }
 
+/** Page script shared by both players: start of playback, and every stall with its length. */
+const PLAYBACK_EVENTS = `video.addEventListener("playing", () => { if (!stats.started) stats.started = Date.now(); });
+video.addEventListener("waiting", () => {
+  if (!stats.started) return;
+  stats.waiting++;
+  const end = video.buffered.length ? video.buffered.end(video.buffered.length - 1) : video.currentTime;
+  stats.stalls.push({ at: Date.now() - stats.started, ms: -1, bufferedAhead: end - video.currentTime });
+});
+video.addEventListener("playing", () => {
+  const stall = stats.stalls[stats.stalls.length - 1];
+  if (stall && stall.ms < 0) stall.ms = Date.now() - stats.started - stall.at;
+});`;
+
 const HLS_PAGE = (src: string) => `<!doctype html><html><body>
 <video id="v" muted playsinline></video>
 <script src="/player/hls.min.js"></script>
@@ -37,17 +50,7 @@ hls.on(Hls.Events.ERROR, (_e, d) => stats.errors.push(d.type + ":" + d.details +
 hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch((e) => stats.errors.push("play:" + e)));
 hls.loadSource(${JSON.stringify(src)});
 hls.attachMedia(video);
-video.addEventListener("playing", () => { if (!stats.started) stats.started = Date.now(); });
-video.addEventListener("waiting", () => {
-  if (!stats.started) return;
-  stats.waiting++;
-  const end = video.buffered.length ? video.buffered.end(video.buffered.length - 1) : video.currentTime;
-  stats.stalls.push({ at: Date.now() - stats.started, ms: -1, bufferedAhead: end - video.currentTime });
-});
-video.addEventListener("playing", () => {
-  const stall = stats.stalls[stats.stalls.length - 1];
-  if (stall && stall.ms < 0) stall.ms = Date.now() - stats.started - stall.at;
-});
+${PLAYBACK_EVENTS}
 setInterval(() => {
   const date = hls.playingDate;
   stats.samples.push({ now: Date.now(), currentTime: video.currentTime, latency: date ? (Date.now() - date.getTime()) / 1000 : null, hlsLatency: hls.latency });
@@ -63,17 +66,7 @@ const video = document.getElementById("v");
 const player = dashjs.MediaPlayer().create();
 player.on(dashjs.MediaPlayer.events.ERROR, (e) => stats.errors.push(JSON.stringify(e.error || e)));
 player.initialize(video, ${JSON.stringify(src)}, true);
-video.addEventListener("playing", () => { if (!stats.started) stats.started = Date.now(); });
-video.addEventListener("waiting", () => {
-  if (!stats.started) return;
-  stats.waiting++;
-  const end = video.buffered.length ? video.buffered.end(video.buffered.length - 1) : video.currentTime;
-  stats.stalls.push({ at: Date.now() - stats.started, ms: -1, bufferedAhead: end - video.currentTime });
-});
-video.addEventListener("playing", () => {
-  const stall = stats.stalls[stats.stalls.length - 1];
-  if (stall && stall.ms < 0) stall.ms = Date.now() - stats.started - stall.at;
-});
+${PLAYBACK_EVENTS}
 setInterval(() => {
   stats.samples.push({ now: Date.now(), currentTime: video.currentTime, latency: player.getCurrentLiveLatency() });
 }, 250);
