@@ -844,7 +844,11 @@ export async function serveMoq(options: ServeMoqOptions): Promise<MoqServer> {
       // A TLS record starts with 0x16 (handshake); HTTP/1.1 starts with a method name.
       if (chunk[0] !== 0x16) handOver(socket, plain);
       else if (!tls) socket.destroy();
-      else void tls.server().then((server) => handOver(socket, server));
+      else
+        tls.server().then(
+          (server) => handOver(socket, server),
+          () => socket.destroy(),
+        );
     });
   });
   await new Promise<void>((resolve, reject) => {

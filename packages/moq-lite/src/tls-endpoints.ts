@@ -20,6 +20,7 @@ import type {
 } from "node:http2";
 import https from "node:https";
 import type { Duplex } from "node:stream";
+import { createSecureContext } from "node:tls";
 import type { MoqLogger } from "./session/logger.ts";
 import { WebTransportListener, type WebTransportListenerOptions } from "./webtransport/listener.ts";
 import { loadWebTransportLibrary } from "./webtransport/loader.ts";
@@ -57,10 +58,12 @@ export class TlsEndpoints {
   #webTransport: WebTransportListener | undefined;
   #closed = false;
 
+  /** Throws at once when the key or certificate is unusable (the servers come later). */
   constructor(options: TlsEndpointsOptions) {
     this.#options = options;
     this.#certPem = options.certPem;
     this.#keyPem = options.keyPem;
+    createSecureContext(options.tls ?? { key: options.keyPem, cert: options.certPem });
   }
 
   /** The WebTransport listener, once created (undefined before, or when it could not be). */

@@ -95,6 +95,13 @@ describe("WebTransport over HTTP/2", () => {
     ]);
   }, 70_000);
 
+  it("refuses to start with an unusable TLS key or certificate, though its servers start later", async () => {
+    await expect(relay({ tls: { key: "not a key", cert: "not a certificate" } })).rejects.toThrow();
+    await expect(
+      relay({ tls: { key: "not a key", cert: "not a certificate" }, webTransport: false }),
+    ).rejects.toThrow();
+  });
+
   for (const protocols of [["moql"], undefined]) {
     const name = protocols ? "SETUP (moql, lite-02)" : "WT-Protocol moq-lite-04";
     it(`a fails-components client completes ${name} and subscribes to a WebSocket publisher`, async () => {
